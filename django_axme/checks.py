@@ -1,0 +1,1 @@
+"""System checks for the ``AXME`` setting (filled in by the settings work)."""

@@ -1,0 +1,1 @@
+"""HTTP client for the AXME API (no Django imports)."""

@@ -1,0 +1,1 @@
+"""Local AXME gateway emulator (no Django imports)."""

@@ -1,0 +1,1 @@
+"""pytest fixtures for projects that install django-axme (registered via ``pytest11``)."""

@@ -1,0 +1,5 @@
+"""The django-axme demo and test project."""
+
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]
