@@ -1,0 +1,1 @@
+"""Suite-wide test configuration. Emulator fixtures come from the ``pytest11`` plugin."""
