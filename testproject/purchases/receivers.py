@@ -1,0 +1,182 @@
+"""How the example app reacts to django-axme signals.
+
+django-axme sends each signal once per transition, after the mirror is committed; these
+receivers only touch the app's own tables. Each receiver records one :class:`PurchaseEvent`
+(the transcript the demo prints) and moves the request forward when the move is allowed, so a
+late or repeated signal never moves a request backwards.
+
+=======================  ==============================================
+signal                   effect on the purchase request
+=======================  ==============================================
+``intent_created``       draft -> submitted
+``approval_requested``   -> pending_approval
+``approval_decided``     approve -> approved; reject -> rejected
+``intent_completed``     -> fulfilled
+``intent_failed``        -> failed (stays rejected after a rejection)
+``intent_canceled``      -> rejected
+``intent_timed_out``     -> failed
+``intent_status_changed`` transcript only
+=======================  ==============================================
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+
+from django_axme import signals
+from purchases.models import PurchaseEvent, PurchaseRequest, PurchaseStatus
+
+logger = logging.getLogger("purchases")
+
+DISPATCH_PREFIX = "purchases."
+
+
+def purchase_for_intent(intent: Any) -> PurchaseRequest | None:
+    """The purchase request an intent belongs to, following retries back to the original."""
+    seen: set[int] = set()
+    while intent is not None and intent.pk not in seen:
+        seen.add(intent.pk)
+        purchase = PurchaseRequest.objects.filter(intent_id=intent.pk).first()
+        if purchase is not None:
+            return purchase
+        intent = intent.retry_of
+    return None
+
+
+def record(
+    purchase: PurchaseRequest,
+    signal_name: str,
+    *,
+    to_status: str | None = None,
+    intent_status: str = "",
+    message: str = "",
+) -> PurchaseEvent:
+    """Record ``signal_name`` in the transcript and apply ``to_status`` if the move is allowed.
+
+    Atomic: the status change and its transcript line are committed together; the row is
+    locked (``select_for_update``) so two workers delivering signals for the same request
+    apply them one after the other.
+    """
+    with transaction.atomic():
+        locked = PurchaseRequest.objects.select_for_update().get(pk=purchase.pk)
+        before = locked.status
+        after = before
+        if to_status and to_status != before and locked.can_move_to(to_status):
+            after = to_status
+            locked.status = to_status
+            locked.save(update_fields=["status", "updated_at"])
+        event = PurchaseEvent.objects.create(
+            purchase=locked,
+            signal=signal_name,
+            intent_status=intent_status or "",
+            from_status=before,
+            to_status=after,
+            message=message[:500],
+        )
+    purchase.status = after
+    if after != before:
+        logger.warning(
+            "[purchases] purchase #%s %s: %s -> %s (%s%s)",
+            locked.pk,
+            locked.item,
+            before,
+            after,
+            signal_name,
+            f": {message}" if message else "",
+        )
+    else:
+        logger.info(
+            "[purchases] purchase #%s %s: %s (%s)", locked.pk, locked.item, before, signal_name
+        )
+    return event
+
+
+def _for_intent(intent: Any, signal_name: str, to_status: str | None, message: str = "") -> None:
+    purchase = purchase_for_intent(intent)
+    if purchase is None:
+        return
+    record(
+        purchase,
+        signal_name,
+        to_status=to_status,
+        intent_status=str(intent.status or ""),
+        message=message,
+    )
+
+
+def on_intent_created(sender: Any, intent: Any, **kwargs: Any) -> None:
+    _for_intent(intent, "intent_created", PurchaseStatus.SUBMITTED, f"AXME id {intent.intent_id}")
+
+
+def on_intent_status_changed(
+    sender: Any, intent: Any, previous_status: str = "", status: str = "", **kwargs: Any
+) -> None:
+    _for_intent(intent, "intent_status_changed", None, f"{previous_status or '-'} -> {status}")
+
+
+def on_intent_completed(sender: Any, intent: Any, **kwargs: Any) -> None:
+    _for_intent(intent, "intent_completed", PurchaseStatus.FULFILLED, "order placed")
+
+
+def on_intent_failed(sender: Any, intent: Any, **kwargs: Any) -> None:
+    _for_intent(intent, "intent_failed", PurchaseStatus.FAILED, _error_text(intent))
+
+
+def on_intent_canceled(sender: Any, intent: Any, **kwargs: Any) -> None:
+    _for_intent(intent, "intent_canceled", PurchaseStatus.REJECTED, _error_text(intent))
+
+
+def on_intent_timed_out(sender: Any, intent: Any, **kwargs: Any) -> None:
+    _for_intent(intent, "intent_timed_out", PurchaseStatus.FAILED, "deadline passed")
+
+
+def on_approval_requested(sender: Any, approval: Any, **kwargs: Any) -> None:
+    if approval.intent is None:
+        return
+    _for_intent(
+        approval.intent,
+        "approval_requested",
+        PurchaseStatus.PENDING_APPROVAL,
+        approval.title or "waiting for a human",
+    )
+
+
+def on_approval_decided(
+    sender: Any, approval: Any, decision: Any = None, user: Any = None, **kwargs: Any
+) -> None:
+    if approval.intent is None:
+        return
+    choice = str(getattr(decision, "decision", decision) or "")
+    to_status = {"approve": PurchaseStatus.APPROVED, "reject": PurchaseStatus.REJECTED}.get(choice)
+    who = getattr(user, "get_username", lambda: "")() if user is not None else ""
+    note = str(getattr(decision, "note", "") or "")
+    message = f"{choice} by {who or 'someone'}" + (f": {note}" if note else "")
+    _for_intent(approval.intent, "approval_decided", to_status, message)
+
+
+def _error_text(intent: Any) -> str:
+    error = intent.error or intent.last_error or {}
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("reason") or error.get("code") or "")[:200]
+    return str(error)[:200]
+
+
+RECEIVERS = {
+    "intent_created": on_intent_created,
+    "intent_status_changed": on_intent_status_changed,
+    "intent_completed": on_intent_completed,
+    "intent_failed": on_intent_failed,
+    "intent_canceled": on_intent_canceled,
+    "intent_timed_out": on_intent_timed_out,
+    "approval_requested": on_approval_requested,
+    "approval_decided": on_approval_decided,
+}
+
+
+def connect() -> None:
+    """Connect every receiver to its django-axme signal (idempotent: fixed dispatch uids)."""
+    for name, receiver in RECEIVERS.items():
+        getattr(signals, name).connect(receiver, dispatch_uid=DISPATCH_PREFIX + name, weak=False)
