@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_axme",
+    "purchases",
 ]
 
 MIDDLEWARE = [
@@ -119,6 +120,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "django_axme": {"handlers": ["console"], "level": os.environ.get("AXME_LOG_LEVEL", "INFO")},
+        "purchases": {"handlers": ["console"], "level": "INFO"},
     },
 }
 
