@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
@@ -70,6 +70,19 @@ def create_purchase_request(
 ) -> PurchaseRequest:
     """Create a purchase request and submit it (see :func:`submit`)."""
     purchase = PurchaseRequest(
-        item=item, amount=Decimal(str(amount)), requester=requester, note=note
+        item=item, amount=parse_amount(amount), requester=requester, note=note
     )
     return submit(purchase, user=user)
+
+
+def parse_amount(value: Decimal | str | int) -> Decimal:
+    """``value`` as a positive Decimal with two places; ValueError naming a bad value."""
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(
+            f"amount must be a decimal number such as '19.90', got {value!r}"
+        ) from None
+    if not amount.is_finite() or amount <= 0:
+        raise ValueError(f"amount must be a positive number, got {value!r}")
+    return amount.quantize(Decimal("0.01"))
