@@ -1,0 +1,351 @@
+"""The approval queue: pending approvals first, decisions through the one writer."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.utils.translation import ngettext
+
+from django_axme.admin import decisions, operations
+from django_axme.admin.badges import approval_status_badge, decision_state_badge
+from django_axme.admin.base import AuditModelAdmin
+from django_axme.admin.filters import AgeFilter
+from django_axme.admin.forms import BulkDecisionForm, DecisionForm
+from django_axme.models import Approval, ApprovalDecision, ApprovalStatus, DecisionChoice
+
+DECIDE_PERMISSION = "decide_approval"
+
+_LEVELS = {
+    decisions.Outcome.SENT: messages.SUCCESS,
+    decisions.Outcome.ALREADY_DECIDED: messages.WARNING,
+    decisions.Outcome.NOT_PENDING: messages.WARNING,
+    decisions.Outcome.SUPERSEDED: messages.WARNING,
+    decisions.Outcome.FAILED: messages.ERROR,
+}
+
+
+class ApprovalAdmin(AuditModelAdmin):
+    """Approvals (inbox threads waiting for a human), read-only except for decisions."""
+
+    operation_permissions = (DECIDE_PERMISSION,)
+    list_display = (
+        "title_display",
+        "status_badge",
+        "intent_type",
+        "owner_agent",
+        "requested_at",
+        "task_flags",
+    )
+    list_display_links = ("title_display",)
+    list_filter = (
+        "status",
+        ("owner_agent", admin.AllValuesFieldListFilter),
+        ("intent__intent_type", admin.AllValuesFieldListFilter),
+        AgeFilter,
+    )
+    search_fields = ("^thread_id", "^remote_intent_id", "^intent__intent_id", "title")
+    search_help_text = gettext_lazy("Search by thread id, intent id (prefix) or title.")
+    list_select_related = ("intent",)
+    list_per_page = 50
+    show_full_result_count = False
+    actions = ("approve_selected", "reject_selected")
+    change_list_template = "admin/django_axme/approval/change_list.html"
+    change_form_template = "admin/django_axme/approval/change_form.html"
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "title",
+                    "status_badge",
+                    "description",
+                    "intent_link",
+                    "task_type",
+                    "allowed_outcomes",
+                    "comment_required",
+                )
+            },
+        ),
+        (
+            gettext_lazy("Inbox thread"),
+            {
+                "fields": (
+                    "thread_id",
+                    "thread_status",
+                    "owner_agent",
+                    "from_agent",
+                    "to_agent",
+                    "remote_created_at",
+                    "remote_updated_at",
+                    "decided_at",
+                    "created_at",
+                    "updated_at",
+                )
+            },
+        ),
+        (gettext_lazy("Raw data"), {"fields": ("raw_json",)}),
+    )
+    readonly_fields = ("status_badge", "intent_link", "raw_json")
+
+    # -- queryset and permissions ------------------------------------------------------
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Approval]:
+        rank = Case(
+            When(status=ApprovalStatus.PENDING, then=Value(0)),
+            When(status=ApprovalStatus.SENT, then=Value(1)),
+            default=Value(2),
+            output_field=IntegerField(),
+        )
+        return super().get_queryset(request).annotate(queue_rank=rank)
+
+    def get_ordering(self, request: HttpRequest) -> list[str]:
+        # Pending first (oldest first: they have waited longest), then sent, then the rest.
+        return ["queue_rank", "created_at"]
+
+    def has_decide_approval_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._has_model_perm(request, DECIDE_PERMISSION)
+
+    # -- columns -----------------------------------------------------------------------
+
+    @admin.display(description=gettext_lazy("approval"), ordering="title")
+    def title_display(self, obj: Approval) -> str:
+        return obj.title or obj.thread_id
+
+    @admin.display(description=gettext_lazy("status"), ordering="status")
+    def status_badge(self, obj: Approval) -> str:
+        return approval_status_badge(obj.status)
+
+    @admin.display(description=gettext_lazy("intent type"), ordering="intent__intent_type")
+    def intent_type(self, obj: Approval) -> str:
+        return obj.intent.intent_type if obj.intent else "—"
+
+    @admin.display(description=gettext_lazy("requested"), ordering="created_at")
+    def requested_at(self, obj: Approval) -> Any:
+        return obj.remote_created_at or obj.created_at
+
+    @admin.display(description=gettext_lazy("task"))
+    def task_flags(self, obj: Approval) -> str:
+        flags = []
+        if obj.comment_required:
+            flags.append(_("comment required"))
+        if obj.allowed_outcomes:
+            flags.append(_("choose an outcome"))
+        return ", ".join(flags) or "—"
+
+    @admin.display(description=gettext_lazy("intent"))
+    def intent_link(self, obj: Approval) -> str:
+        if obj.intent is None:
+            return obj.remote_intent_id or "—"
+        url = reverse(
+            f"{self.admin_site.name}:django_axme_intent_change", args=[obj.intent.pk]
+        )
+        return format_html('<a href="{}">{}</a>', url, obj.intent)
+
+    @admin.display(description=gettext_lazy("raw remote JSON"))
+    def raw_json(self, obj: Approval) -> str:
+        import json
+
+        return format_html(
+            "<details><summary>{}</summary><pre class=\"axme-json\">{}</pre></details>",
+            _("Show the thread as AXME sent it"),
+            json.dumps(obj.raw, indent=2, sort_keys=True, default=str),
+        )
+
+    # -- pages -------------------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/decide/",
+                self.wrap_view(self.decide_view),
+                name="%s_%s_decide" % info,
+            ),
+            path(
+                "<path:object_id>/refresh/",
+                self.wrap_view(self.refresh_view),
+                name="%s_%s_refresh" % info,
+            ),
+            path(
+                "refresh-inbox/",
+                self.wrap_view(self.refresh_inbox_view),
+                name="%s_%s_refresh_inbox" % info,
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        counts = Approval.objects.aggregate(
+            pending=Count("pk", filter=Q(status=ApprovalStatus.PENDING)),
+            sent=Count("pk", filter=Q(status=ApprovalStatus.SENT)),
+        )
+        context = {
+            "axme_counts": counts,
+            "can_refresh": self.has_view_permission(request),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context=context)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        context = dict(extra_context or {})
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            history = list(
+                ApprovalDecision.objects.filter(approval=obj)
+                .select_related("user")
+                .order_by("-created_at", "-id")
+            )
+            live = next((d for d in history if d.state not in ("failed", "superseded")), None)
+            can_decide = self.has_decide_approval_permission(request, obj)
+            context.setdefault("decision_form", DecisionForm(approval=obj))
+            context.update(
+                decision_history=history,
+                live_decision=live,
+                live_decision_badge=decision_state_badge(live.state) if live else "",
+                can_decide=can_decide,
+                decidable=obj.status == ApprovalStatus.PENDING and live is None,
+                last_failure=history[0] if history and history[0].state == "failed" else None,
+                can_refresh=self.has_view_permission(request, obj),
+            )
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def decide_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST only: record and send one decision (approve/reject), then redirect back."""
+        approval = self.get_object_or_404(request, object_id)
+        self.require(request, self.has_decide_approval_permission(request, approval), post_only=True)
+        form = DecisionForm(request.POST, approval=approval)
+        if not form.is_valid():
+            return self.render_change_page(request, object_id, {"decision_form": form})
+        result = decisions.decide(
+            approval,
+            user=request.user,
+            decision=form.cleaned_data["decision"],
+            note=form.cleaned_data["note"],
+            outcome=form.cleaned_data.get("outcome") or "",
+        )
+        messages.add_message(request, _LEVELS[result.outcome], result.message)
+        return self.redirect_to(approval)
+
+    def refresh_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST only: re-read this thread (and its intent) from AXME."""
+        approval = self.get_object_or_404(request, object_id)
+        self.require(request, self.has_view_permission(request, approval), post_only=True)
+        self.report(request, operations.refresh_approval(approval))
+        return self.redirect_to(approval)
+
+    def refresh_inbox_view(self, request: HttpRequest) -> HttpResponse:
+        """POST only: read the configured inboxes into the approval mirror."""
+        self.require(request, self.has_view_permission(request), post_only=True)
+        self.report(request, operations.refresh_inbox())
+        return HttpResponseRedirect(
+            reverse(f"{self.admin_site.name}:django_axme_approval_changelist")
+        )
+
+    # -- bulk actions ------------------------------------------------------------------
+
+    @admin.action(
+        description=gettext_lazy("Approve selected approvals…"),
+        permissions=[DECIDE_PERMISSION],
+    )
+    def approve_selected(
+        self, request: HttpRequest, queryset: QuerySet[Approval]
+    ) -> HttpResponse | None:
+        return self._bulk_decide(request, queryset, DecisionChoice.APPROVE)
+
+    @admin.action(
+        description=gettext_lazy("Reject selected approvals…"),
+        permissions=[DECIDE_PERMISSION],
+    )
+    def reject_selected(
+        self, request: HttpRequest, queryset: QuerySet[Approval]
+    ) -> HttpResponse | None:
+        return self._bulk_decide(request, queryset, DecisionChoice.REJECT)
+
+    def _bulk_decide(
+        self, request: HttpRequest, queryset: QuerySet[Approval], decision: str
+    ) -> HttpResponse | None:
+        """Show what will be decided; on the confirming POST decide each row (one writer).
+
+        Rows that are not pending, or whose task asks for an outcome choice (decide those one
+        by one), are listed as skipped and never sent.
+        """
+        approvals = list(queryset.select_related("intent").order_by("created_at", "id"))
+        to_decide = [a for a in approvals if a.status == ApprovalStatus.PENDING and not a.allowed_outcomes]
+        skipped = [
+            (
+                a,
+                _("not pending (%(status)s)") % {"status": a.get_status_display()}
+                if a.status != ApprovalStatus.PENDING
+                else _("asks for an outcome: decide it on its own page"),
+            )
+            for a in approvals
+            if a not in to_decide
+        ]
+        note_required = any(a.comment_required for a in to_decide)
+        if request.POST.get("post") == "yes":
+            form = BulkDecisionForm(request.POST, note_required=note_required)
+            if form.is_valid():
+                self._run_bulk(request, to_decide, decision, form.cleaned_data["note"])
+                return None
+        else:
+            form = BulkDecisionForm(note_required=note_required)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Approve these approvals?")
+            if decision == DecisionChoice.APPROVE
+            else _("Reject these approvals?"),
+            "opts": self.opts,
+            "decision": decision,
+            "decision_label": DecisionChoice(decision).label,
+            "action": request.POST.get("action"),
+            "to_decide": to_decide,
+            "skipped": skipped,
+            "form": form,
+            "selected": [a.pk for a in approvals],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(
+            request, "admin/django_axme/approval/bulk_confirm.html", context
+        )
+
+    def _run_bulk(
+        self, request: HttpRequest, approvals: list[Approval], decision: str, note: str
+    ) -> None:
+        outcomes: Counter[decisions.Outcome] = Counter()
+        for approval in approvals:
+            result = decisions.decide(approval, user=request.user, decision=decision, note=note)
+            outcomes[result.outcome] += 1
+            if not result.ok:
+                messages.add_message(request, _LEVELS[result.outcome], result.message)
+        sent = outcomes[decisions.Outcome.SENT]
+        if sent:
+            messages.success(
+                request,
+                ngettext(
+                    "%(count)d decision sent, waiting for confirmation from AXME.",
+                    "%(count)d decisions sent, waiting for confirmation from AXME.",
+                    sent,
+                )
+                % {"count": sent},
+            )
+        elif not approvals:
+            messages.warning(request, _("Nothing to decide among the selected approvals."))

@@ -1,0 +1,58 @@
+"""Status badges: the status text on a tone taken from the admin's own CSS variables.
+
+The tone classes (``axme-badge--success`` and friends, in ``django_axme/admin.css``) use the
+admin's message colours (``--message-success-bg`` ...), so badges follow the light and dark
+themes; the text is always shown, so colour is never the only signal.
+"""
+
+from __future__ import annotations
+
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from django_axme.models import ApprovalStatus, DecisionState, IntentStatus
+
+_INTENT_TONES = {
+    IntentStatus.COMPLETED: "success",
+    IntentStatus.FAILED: "error",
+    IntentStatus.TIMED_OUT: "error",
+    IntentStatus.CANCELED: "muted",
+    IntentStatus.WAITING: "warning",
+    IntentStatus.IN_PROGRESS: "info",
+}
+_APPROVAL_TONES = {
+    ApprovalStatus.PENDING: "warning",
+    ApprovalStatus.SENT: "info",
+    ApprovalStatus.APPROVED: "success",
+    ApprovalStatus.REJECTED: "error",
+    ApprovalStatus.CLOSED: "muted",
+}
+_DECISION_TONES = {
+    DecisionState.RECORDED: "info",
+    DecisionState.SENT: "info",
+    DecisionState.CONFIRMED: "success",
+    DecisionState.FAILED: "error",
+    DecisionState.SUPERSEDED: "muted",
+}
+
+
+def badge(text: object, tone: str = "neutral", code: str = "") -> SafeString:
+    """An escaped ``<span class="axme-badge ...">`` with ``data-status`` for styling and tests."""
+    return format_html(
+        '<span class="axme-badge axme-badge--{}" data-status="{}">{}</span>', tone, code, text
+    )
+
+
+def intent_status_badge(status: str) -> SafeString:
+    label = IntentStatus(status).label if status in IntentStatus.values else status
+    return badge(label, _INTENT_TONES.get(status, "neutral"), status)  # type: ignore[call-overload]
+
+
+def approval_status_badge(status: str) -> SafeString:
+    label = ApprovalStatus(status).label if status in ApprovalStatus.values else status
+    return badge(label, _APPROVAL_TONES.get(status, "neutral"), status)  # type: ignore[call-overload]
+
+
+def decision_state_badge(state: str) -> SafeString:
+    label = DecisionState(state).label if state in DecisionState.values else state
+    return badge(label, _DECISION_TONES.get(state, "neutral"), state)  # type: ignore[call-overload]

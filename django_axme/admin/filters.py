@@ -1,0 +1,72 @@
+"""Changelist filters that are not plain field filters: open/closed intents, approval age."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from django_axme.models import TERMINAL_STATUSES
+
+
+class OpenClosedFilter(admin.SimpleListFilter):
+    """Open (not in a terminal status) or closed intents."""
+
+    title = _("open or closed")
+    parameter_name = "open"
+
+    def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("1", _("Open")), ("0", _("Closed"))]
+
+    def queryset(self, request: Any, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        if self.value() == "1":
+            return queryset.exclude(status__in=TERMINAL_STATUSES)
+        if self.value() == "0":
+            return queryset.filter(status__in=TERMINAL_STATUSES)
+        return queryset
+
+
+AGE_BUCKETS: dict[str, tuple[timedelta | None, timedelta | None]] = {
+    # key: (at least this old, younger than this)
+    "1h": (None, timedelta(hours=1)),
+    "1d": (timedelta(hours=1), timedelta(days=1)),
+    "7d": (timedelta(days=1), timedelta(days=7)),
+    "old": (timedelta(days=7), None),
+}
+
+
+class AgeFilter(admin.SimpleListFilter):
+    """How long an approval has been waiting (remote creation time, else local)."""
+
+    title = _("age")
+    parameter_name = "age"
+
+    def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, Any]]:
+        return [
+            ("1h", _("Less than an hour")),
+            ("1d", _("1 to 24 hours")),
+            ("7d", _("1 to 7 days")),
+            ("old", _("More than 7 days")),
+        ]
+
+    @staticmethod
+    def _created_before(moment: Any) -> Q:
+        return Q(remote_created_at__lt=moment) | Q(
+            remote_created_at__isnull=True, created_at__lt=moment
+        )
+
+    def queryset(self, request: Any, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        bucket = AGE_BUCKETS.get(self.value() or "")
+        if bucket is None:
+            return queryset
+        now = timezone.now()
+        older_than, younger_than = bucket
+        if older_than is not None:
+            queryset = queryset.filter(self._created_before(now - older_than))
+        if younger_than is not None:
+            queryset = queryset.exclude(self._created_before(now - younger_than))
+        return queryset

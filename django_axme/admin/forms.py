@@ -1,0 +1,193 @@
+"""Forms of the AXME admin: decisions, bulk decisions, cancel, resume and controls."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from django_axme.models import Approval, DecisionChoice, Intent
+
+NOTE_MAX_LENGTH = 2000  # inbox approve/reject comment limit
+REASON_MAX_LENGTH = 2000  # resolve/resume/controls reason limit
+
+
+def _outcome_choices(outcomes: Sequence[Any]) -> list[tuple[str, str]]:
+    return [("", _("— choose an outcome —"))] + [
+        (str(o), str(o)) for o in outcomes if isinstance(o, str | int) and str(o)
+    ]
+
+
+class DecisionForm(forms.Form):
+    """Approve or reject one approval: the submit button gives ``decision``.
+
+    ``note`` is required when the human task requires a comment; ``outcome`` is offered (and
+    required) only when the human task lists allowed outcomes.
+    """
+
+    decision = forms.ChoiceField(label=_("Decision"), choices=DecisionChoice.choices)
+    outcome = forms.ChoiceField(label=_("Outcome"), required=False)
+    note = forms.CharField(
+        label=_("Note"),
+        required=False,
+        max_length=NOTE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_("Sent to AXME as the decision's comment and kept with the decision."),
+    )
+
+    def __init__(self, *args: Any, approval: Approval, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.approval = approval
+        if approval.comment_required:
+            self.fields["note"].required = True
+            self.fields["note"].help_text = _("This task requires a comment.")
+        outcomes = approval.allowed_outcomes if isinstance(approval.allowed_outcomes, list) else []
+        choices = _outcome_choices(outcomes)
+        if len(choices) > 1:
+            outcome_field = self.fields["outcome"]
+            assert isinstance(outcome_field, forms.ChoiceField)
+            outcome_field.choices = choices
+            outcome_field.required = True
+        else:
+            del self.fields["outcome"]
+
+    def clean_note(self) -> str:
+        note = self.cleaned_data.get("note", "").strip()
+        if self.approval.comment_required and not note:
+            raise forms.ValidationError(_("This task requires a comment."), code="required")
+        return note
+
+
+class BulkDecisionForm(forms.Form):
+    """The note of a bulk decision; required when any selected task requires a comment."""
+
+    note = forms.CharField(
+        label=_("Note"),
+        required=False,
+        max_length=NOTE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_("Sent with every decision of this batch."),
+    )
+
+    def __init__(self, *args: Any, note_required: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.note_required = note_required
+        if note_required:
+            self.fields["note"].required = True
+            self.fields["note"].help_text = _(
+                "At least one selected task requires a comment; it is sent with every decision."
+            )
+
+    def clean_note(self) -> str:
+        note = self.cleaned_data.get("note", "").strip()
+        if self.note_required and not note:
+            raise forms.ValidationError(_("A note is required for this batch."), code="required")
+        return note
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_("Required by AXME; recorded in the intent's history."),
+    )
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError(_("Give a reason for the cancellation."), code="required")
+        return reason
+
+
+class ResumeForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        required=False,
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+    )
+
+
+class ControlsForm(forms.Form):
+    """The intent's retry and reminder controls and its deadline, edited with compare-and-set.
+
+    ``expected_policy_generation`` is the generation the form was rendered with; it is sent as
+    is, so a change made by someone else in between is detected by AXME, not overwritten.
+    """
+
+    max_retries = forms.IntegerField(
+        label=_("Maximum retries"), required=False, min_value=0, max_value=1000
+    )
+    retry_delay_seconds = forms.IntegerField(
+        label=_("Retry delay (seconds)"), required=False, min_value=1, max_value=7 * 24 * 3600
+    )
+    remind_after_seconds = forms.IntegerField(
+        label=_("First reminder after (seconds)"), required=False, min_value=1
+    )
+    remind_interval_seconds = forms.IntegerField(
+        label=_("Reminder interval (seconds)"), required=False, min_value=1
+    )
+    max_reminders = forms.IntegerField(label=_("Maximum reminders"), required=False, min_value=1)
+    deadline_at = forms.DateTimeField(
+        label=_("Deadline"),
+        required=False,
+        help_text=_("When the deadline passes, AXME moves the intent to TIMED_OUT."),
+    )
+    reason = forms.CharField(
+        label=_("Reason"), required=False, max_length=REASON_MAX_LENGTH,
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+    expected_policy_generation = forms.IntegerField(
+        required=False, min_value=0, widget=forms.HiddenInput
+    )
+
+    ENVELOPE_FIELDS = {"max_retries": "max_retry_count", "retry_delay_seconds": "retry_backoff_seconds"}
+    CONTROL_FIELDS = (
+        "remind_after_seconds",
+        "remind_interval_seconds",
+        "max_reminders",
+        "deadline_at",
+    )
+
+    @classmethod
+    def initial_for(cls, intent: Intent) -> dict[str, Any]:
+        """Initial values from the mirrored policy (``controls``, ``envelope``) and raw intent."""
+        policy = intent.controls if isinstance(intent.controls, dict) else {}
+        controls = policy.get("controls") if isinstance(policy.get("controls"), dict) else {}
+        envelope = policy.get("envelope") if isinstance(policy.get("envelope"), dict) else {}
+        raw = intent.raw if isinstance(intent.raw, dict) else {}
+        initial: dict[str, Any] = {"expected_policy_generation": intent.policy_generation}
+        for name, remote in cls.ENVELOPE_FIELDS.items():
+            initial[name] = envelope.get(remote)
+        for name in cls.CONTROL_FIELDS:
+            initial[name] = controls.get(name, raw.get(name))
+        initial["deadline_at"] = intent.deadline_at
+        return initial
+
+    def patches(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(controls_patch, envelope_patch)`` holding only the fields that changed."""
+        data = self.cleaned_data
+        envelope: dict[str, Any] = {}
+        controls: dict[str, Any] = {}
+        for name, remote in self.ENVELOPE_FIELDS.items():
+            if name in self.changed_data and data.get(name) is not None:
+                envelope[remote] = data[name]
+        for name in self.CONTROL_FIELDS:
+            if name in self.changed_data and data.get(name) is not None:
+                value = data[name]
+                controls[name] = value.isoformat() if name == "deadline_at" else value
+        return controls, envelope
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not self.errors:
+            controls, envelope = self.patches()
+            if not controls and not envelope:
+                raise forms.ValidationError(
+                    _("Change at least one value; clearing a value is not supported by AXME."),
+                    code="unchanged",
+                )
+        return cleaned
