@@ -1,10 +1,11 @@
 """Fault injection for the emulator, deterministic from a seed.
 
 A :class:`FaultPlan` sits in front of the gateway (``Emulator.handle`` calls
-:meth:`FaultPlan.apply`) and, per route (method + path pattern), can answer with error statuses (a fixed sequence or a
-rate), add latency, take the gateway down for a while (a restart: the HTTP server closes every
-connection and comes back on the same port with its state), and tamper with SSE streams: cut a
-stream after N event frames, duplicate event frames, or swap adjacent event frames.
+:meth:`FaultPlan.apply`) and, per route (method + path pattern), can answer with error
+statuses (a fixed sequence or a rate), add latency, take the gateway down for a while (a
+restart: the HTTP server closes every connection and comes back on the same port with its
+state), and tamper with SSE streams: cut a stream after N event frames, duplicate event
+frames, or swap adjacent event frames.
 
 Path patterns are :mod:`fnmatch` globs on the path without the query string (``*`` also matches
 ``/``), e.g. ``"/v1/intents/*/events/stream"``; method ``"*"`` matches any method.
