@@ -7,6 +7,7 @@ here touches the database or the network.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,9 @@ from django.dispatch import receiver
 
 if TYPE_CHECKING:  # pragma: no cover
     from django_axme.client import AxmeClient
+    from django_axme.client.idempotency import IdempotencyStore
+
+logger = logging.getLogger("django_axme")
 
 DEFAULTS: dict[str, Any] = {
     # Connection
@@ -30,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_BACKOFF_SECONDS": 0.2,
     "RETRY_BACKOFF_MAX_SECONDS": 10.0,
     "POOL_MAXSIZE": 10,
+    "AUTO_TRACE_ID": True,
+    "AUTO_IDEMPOTENCY_KEY": True,
     "DEFAULT_OWNER_AGENT": None,
     "DEFAULT_FROM_AGENT": None,
     # Idempotency ledger
@@ -52,29 +58,41 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def _user_settings() -> dict[str, Any]:
+    user = getattr(settings, "AXME", None)
+    return user if isinstance(user, dict) else {}
+
+
 def get_setting(name: str) -> Any:
     """Return ``settings.AXME[name]``, falling back to :data:`DEFAULTS` (KeyError if unknown)."""
     if name not in DEFAULTS:
         raise KeyError(f"unknown django-axme setting {name!r}")
-    user = getattr(settings, "AXME", None) or {}
-    return user.get(name, DEFAULTS[name])
+    return _user_settings().get(name, DEFAULTS[name])
 
 
 def axme_settings() -> dict[str, Any]:
-    """Return a new dict of every setting, user values over defaults."""
-    user = getattr(settings, "AXME", None) or {}
+    """Return a new dict of every setting, user values over defaults (unknown keys dropped)."""
     merged = dict(DEFAULTS)
-    merged.update({k: v for k, v in user.items() if k in DEFAULTS})
+    merged.update({k: v for k, v in _user_settings().items() if k in DEFAULTS})
     return merged
 
 
-_client_lock = threading.Lock()
-_client: AxmeClient | None = None
-_client_pid: int | None = None
+def _idempotency_store() -> IdempotencyStore | None:
+    try:
+        from django_axme.ledger import DatabaseIdempotencyStore
+    except ModuleNotFoundError as exc:  # the ledger module is optional while it is written
+        if exc.name != "django_axme.ledger":
+            raise
+        return None
+    return DatabaseIdempotencyStore()
 
 
 def build_client() -> AxmeClient:
-    """Build a new client from the current settings (no caching)."""
+    """Build a new client from the current settings (no caching).
+
+    Raises :class:`ValueError` naming the field when a setting is invalid (for example
+    ``api_key must be a non-empty string`` when ``AXME["API_KEY"]`` is unset).
+    """
     from django_axme.client import AxmeClient, AxmeClientConfig
 
     s = axme_settings()
@@ -88,18 +106,26 @@ def build_client() -> AxmeClient:
         retry_backoff_seconds=float(s["RETRY_BACKOFF_SECONDS"]),
         retry_backoff_max_seconds=float(s["RETRY_BACKOFF_MAX_SECONDS"]),
         pool_maxsize=int(s["POOL_MAXSIZE"]),
+        auto_trace_id=bool(s["AUTO_TRACE_ID"]),
+        auto_idempotency_key=bool(s["AUTO_IDEMPOTENCY_KEY"]),
         default_owner_agent=s["DEFAULT_OWNER_AGENT"],
         auth_style=s["AUTH_STYLE"],
+        idempotency_store=_idempotency_store(),
     )
     return AxmeClient(config)
+
+
+_client_lock = threading.Lock()
+_client: AxmeClient | None = None
+_client_pid: int | None = None
 
 
 def get_client() -> AxmeClient:
     """Return the process-wide configured client.
 
-    Created lazily on first use; safe to call from many threads (one instance per process);
-    rebuilt in a forked child (Celery prefork) so that no connection pool crosses a fork,
-    and rebuilt after ``AXME`` changes (``override_settings`` in tests).
+    Created lazily on first use; one instance per process however many threads ask at once;
+    a forked child (Celery prefork) gets its own new instance, so no connection pool crosses
+    a fork; rebuilt after ``AXME`` changes (``override_settings`` in tests).
     """
     global _client, _client_pid
     pid = os.getpid()
@@ -114,15 +140,31 @@ def get_client() -> AxmeClient:
 
 
 def reset_client() -> None:
-    """Forget the cached client; the next :func:`get_client` builds a new one."""
+    """Forget the cached client; the next :func:`get_client` builds a new one.
+
+    The old client's pool is closed only in the process that created it: closing sockets
+    inherited over a fork would disturb the parent's connections.
+    """
     global _client, _client_pid
     with _client_lock:
-        old, _client, _client_pid = _client, None, None
-    if old is not None and _client_pid is None:
+        old, old_pid = _client, _client_pid
+        _client, _client_pid = None, None
+    if old is not None and old_pid == os.getpid():
         try:
             old.close()
-        except Exception:  # noqa: BLE001 - closing a stale pool must never break a caller
-            pass
+        except Exception:
+            logger.debug("closing the previous AXME client failed", exc_info=True)
+
+
+def _after_fork_in_child() -> None:
+    # A lock held by another thread at fork time would stay locked forever in the child.
+    global _client_lock, _client, _client_pid
+    _client_lock = threading.Lock()
+    _client, _client_pid = None, None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @receiver(setting_changed)

@@ -1,1 +1,46 @@
-"""HTTP client for the AXME API (no Django imports)."""
+"""HTTP client for the AXME API (no Django imports anywhere in this package).
+
+from django_axme.client import AxmeClient, AxmeClientConfig
+
+client = AxmeClient(AxmeClientConfig(api_key="axme_sa_..."))
+"""
+
+from django_axme.client.client import AxmeClient
+from django_axme.client.config import AxmeClientConfig
+from django_axme.client.errors import (
+    AxmeAPIError,
+    AxmeAuthError,
+    AxmeConflictError,
+    AxmeError,
+    AxmeHttpError,
+    AxmeIdempotencyError,
+    AxmeIdempotencyWarning,
+    AxmeNotFoundError,
+    AxmeRateLimitError,
+    AxmeServerError,
+    AxmeStalePolicyError,
+    AxmeTransportError,
+    AxmeValidationError,
+)
+from django_axme.client.idempotency import IdempotencyStore
+from django_axme.client.streams import StreamCutError
+
+__all__ = [
+    "AxmeAPIError",
+    "AxmeAuthError",
+    "AxmeClient",
+    "AxmeClientConfig",
+    "AxmeConflictError",
+    "AxmeError",
+    "AxmeHttpError",
+    "AxmeIdempotencyError",
+    "AxmeIdempotencyWarning",
+    "AxmeNotFoundError",
+    "AxmeRateLimitError",
+    "AxmeServerError",
+    "AxmeStalePolicyError",
+    "AxmeTransportError",
+    "AxmeValidationError",
+    "IdempotencyStore",
+    "StreamCutError",
+]

@@ -1,0 +1,331 @@
+"""The HTTP layer every family mixin builds on: session, headers, retries, errors."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from django_axme import __version__
+from django_axme.client.config import AxmeClientConfig
+from django_axme.client.errors import (
+    AxmeAPIError,
+    AxmeTransportError,
+    error_from_response,
+    parse_retry_after,
+)
+from django_axme.client.idempotency import operation_name, request_fingerprint
+from django_axme.client.retry import (
+    MUTATING_METHODS,
+    READ_METHODS,
+    RetryPolicy,
+    is_retryable_status,
+)
+
+logger = logging.getLogger("django_axme.client")
+
+CLIENT_HEADER = "X-Axme-Client"
+# Requests exceptions after which nothing usable came back; all are worth another attempt
+# when the call is safe to repeat.
+_TRANSPORT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+class BaseClient:
+    """Owns one :class:`requests.Session` (pool sized by ``config.pool_maxsize``) and implements
+    :meth:`_request`, the single primitive all API families call.
+
+    Thread-safe for concurrent calls (requests' pooled session); not fork-safe: build a new
+    client in a forked child (``django_axme.get_client()`` does).
+    """
+
+    def __init__(self, config: AxmeClientConfig, *, session: requests.Session | None = None):
+        if not isinstance(config, AxmeClientConfig):
+            raise ValueError(f"config must be an AxmeClientConfig, got {type(config).__name__}")
+        self._config = config
+        self._retry_policy = RetryPolicy(
+            max_retries=config.max_retries,
+            base=config.retry_backoff_seconds,
+            cap=config.retry_backoff_max_seconds,
+        )
+        self._owns_session = session is None
+        self._session = session or self._build_session()
+        self._base_url = config.normalized_base_url
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def config(self) -> AxmeClientConfig:
+        """The (immutable) configuration this client was built with."""
+        return self._config
+
+    def _build_session(self) -> requests.Session:
+        session = requests.Session()
+        adapter = HTTPAdapter(
+            pool_connections=4, pool_maxsize=self._config.pool_maxsize, max_retries=0
+        )
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers.update(
+            {
+                "User-Agent": f"{self._config.client_name}/{__version__} "
+                f"{requests.utils.default_user_agent()}",
+                CLIENT_HEADER: f"{self._config.client_name}/{__version__}",
+                "Accept": "application/json",
+            }
+        )
+        return session
+
+    def close(self) -> None:
+        """Close the connection pool (when this client created it)."""
+        if self._owns_session:
+            self._session.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} base_url={self._base_url!r}>"
+
+    # -- headers ---------------------------------------------------------------------------
+    def _secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self._config.api_key, self._config.actor_token) if s)
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self._config.auth_style == "bearer":
+            return {"Authorization": f"Bearer {self._config.api_key}"}
+        headers = {"x-api-key": self._config.api_key}
+        if self._config.actor_token:
+            headers["Authorization"] = f"Bearer {self._config.actor_token}"
+        return headers
+
+    def _trace_id(self, trace_id: str | None) -> str | None:
+        if trace_id is not None:
+            return trace_id
+        return str(uuid.uuid4()) if self._config.auto_trace_id else None
+
+    def _owner(self, owner_agent: str | None) -> str | None:
+        """``owner_agent`` or, when it is ``None``, ``config.default_owner_agent`` (for
+        owner-scoped families)."""
+        return owner_agent if owner_agent is not None else self._config.default_owner_agent
+
+    # -- the primitive ---------------------------------------------------------------------
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        idempotency_key: str | None = None,
+        trace_id: str | None = None,
+        retryable: bool | None = None,
+        headers: Mapping[str, str] | None = None,
+        owner_agent: str | None = None,
+    ) -> dict[str, Any]:
+        """Send one logical API call and return the decoded JSON object.
+
+        - ``retryable=None``: reads (GET/HEAD/DELETE) retry; POST/PUT/PATCH retry only when
+          keyed (caller key, or the generated one when ``auto_idempotency_key``).
+        - Mutating calls carry an ``Idempotency-Key``: the caller's, else (with
+          ``auto_idempotency_key``) one generated here and reused across this call's retries.
+        - ``X-Trace-Id``: ``trace_id`` or one generated per call, reused across retries.
+        - ``owner_agent`` not ``None`` is sent as the ``owner_agent`` query parameter.
+        - With ``config.idempotency_store`` and a caller key on a mutating call, an exact
+          replay is answered from the store without any network call.
+
+        Raises the :class:`~django_axme.client.errors.AxmeAPIError` family for HTTP errors and
+        :class:`~django_axme.client.errors.AxmeTransportError` when no answer came back.
+        """
+        method = method.upper()
+        query: dict[str, Any] = {k: v for k, v in (params or {}).items() if v is not None}
+        if owner_agent is not None:
+            query.setdefault("owner_agent", owner_agent)
+        mutating = method in MUTATING_METHODS
+        caller_key = idempotency_key
+        if mutating and idempotency_key is None and self._config.auto_idempotency_key:
+            idempotency_key = str(uuid.uuid4())
+        if retryable is None:
+            retryable = method in READ_METHODS or (mutating and idempotency_key is not None)
+
+        store = self._config.idempotency_store
+        fingerprint = operation = None
+        if store is not None and mutating and caller_key is not None:
+            operation = operation_name(method, path)
+            fingerprint = request_fingerprint(method, path, query, json_body)
+            stored = store.check(caller_key, operation, fingerprint)
+            if stored is not None:
+                logger.debug("%s answered from the idempotency store", operation)
+                return stored
+
+        call_headers = self._call_headers(
+            trace_id=trace_id,
+            idempotency_key=idempotency_key if mutating else None,
+            extra=headers,
+        )
+        response = self._send(
+            method,
+            path,
+            params=query,
+            json_body=json_body,
+            headers=call_headers,
+            retryable=retryable,
+            timeout=self._timeout(),
+        )
+        result = self._decode(response)
+        if store is not None and operation is not None and fingerprint is not None:
+            store.record(caller_key or "", operation, fingerprint, result)
+        return result
+
+    def _call_headers(
+        self,
+        *,
+        trace_id: str | None,
+        idempotency_key: str | None,
+        extra: Mapping[str, str] | None,
+    ) -> dict[str, str]:
+        headers = self._auth_headers()
+        resolved_trace = self._trace_id(trace_id)
+        if resolved_trace is not None:
+            headers["X-Trace-Id"] = resolved_trace
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        if extra:
+            lowered = {k.lower(): k for k in headers}
+            for name, value in extra.items():
+                if name.lower() in lowered:
+                    del headers[lowered[name.lower()]]
+                headers[name] = value
+        return headers
+
+    def _timeout(self, read_seconds: float | None = None) -> tuple[float, float]:
+        return (
+            self._config.connect_timeout_seconds,
+            self._config.timeout_seconds if read_seconds is None else read_seconds,
+        )
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait before a retry (a method so tests can observe it)."""
+        time.sleep(seconds)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        headers: Mapping[str, str],
+        retryable: bool,
+        timeout: tuple[float, float],
+        stream: bool = False,
+    ) -> requests.Response:
+        """Perform the HTTP exchange with the retry policy; return a response with status < 400
+        (for ``stream=True`` its body is not read yet)."""
+        url = f"{self._base_url}{path}"
+        attempts = self._retry_policy.attempts(retryable)
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    params=params or None,
+                    json=json_body,
+                    headers=dict(headers),
+                    timeout=timeout,
+                    stream=stream,
+                    allow_redirects=False,
+                )
+            except _TRANSPORT_ERRORS as exc:
+                delay = None if last else self._retry_policy.delay(attempt)
+                if delay is None:
+                    raise AxmeTransportError(
+                        f"{method} {path} failed: {type(exc).__name__}"
+                        f" after {attempt + 1} attempt(s)"
+                    ) from exc
+                logger.warning(
+                    "%s %s: %s, retrying in %.2fs (attempt %d/%d)",
+                    method,
+                    path,
+                    type(exc).__name__,
+                    delay,
+                    attempt + 1,
+                    attempts,
+                )
+                self._sleep(delay)
+                continue
+            status = response.status_code
+            if status < 400:
+                logger.debug("%s %s -> %d", method, path, status)
+                return response
+            if retryable and not last and is_retryable_status(status):
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                delay = self._retry_policy.delay(attempt, retry_after)
+                if delay is not None:
+                    logger.warning(
+                        "%s %s -> HTTP %d, retrying in %.2fs (attempt %d/%d)",
+                        method,
+                        path,
+                        status,
+                        delay,
+                        attempt + 1,
+                        attempts,
+                    )
+                    response.close()
+                    self._sleep(delay)
+                    continue
+            raise self._error_for(response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _error_for(self, response: requests.Response) -> AxmeAPIError:
+        try:
+            content = response.content
+        except _TRANSPORT_ERRORS:
+            content = b""
+        finally:
+            response.close()
+        error = error_from_response(
+            response.status_code,
+            response.headers,
+            content,
+            reason=response.reason or "",
+            redact=self._secrets(),
+        )
+        logger.info(
+            "%s %s -> HTTP %d (request_id=%s)",
+            response.request.method if response.request else "?",
+            response.request.path_url if response.request else "?",
+            response.status_code,
+            error.request_id,
+        )
+        return error
+
+    def _decode(self, response: requests.Response) -> dict[str, Any]:
+        content = response.content
+        if not content.strip():
+            return {}
+        try:
+            data = response.json()
+        except ValueError:
+            raise AxmeAPIError(
+                response.status_code,
+                "response body is not valid JSON",
+                body=None,
+                request_id=response.headers.get("x-request-id"),
+                trace_id=response.headers.get("x-trace-id"),
+            ) from None
+        if not isinstance(data, dict):
+            raise AxmeAPIError(
+                response.status_code,
+                f"response body is a JSON {type(data).__name__}, expected an object",
+                body=data,
+                request_id=response.headers.get("x-request-id"),
+                trace_id=response.headers.get("x-trace-id"),
+            )
+        return data
