@@ -93,6 +93,26 @@ class _StreamBody(io.BufferedReader):
         return data
 
 
+def _response_class() -> Any:
+    import responses
+
+    class _EmulatorCallbackResponse(responses.CallbackResponse):
+        """A callback response whose chunked (streaming) bodies urllib3 can decode lazily.
+
+        urllib3's chunked reader asks the original ``http.client`` response for the request
+        method (``_method``); ``responses`` builds that object without one, so set it here.
+        """
+
+        def get_response(self, request: Any) -> Any:
+            response = super().get_response(request)
+            original = getattr(response, "_original_response", None)
+            if original is not None and not hasattr(original, "_method"):
+                original._method = request.method
+            return response
+
+    return _EmulatorCallbackResponse
+
+
 def _to_request(prepared: Any, prefix_path: str) -> EmulatorRequest:
     url = urlsplit(prepared.url)
     path = url.path or "/"
@@ -164,8 +184,9 @@ def mock_gateway(
         if own
         else rsps
     )
+    response_class = _response_class()
     for method in _METHODS:
-        mock.add_callback(method, pattern, callback=callback, content_type=None)
+        mock.add(response_class(method, pattern, callback=callback, content_type=None))
     if own:
         with mock:
             yield mock
