@@ -1,0 +1,38 @@
+"""The one writer of the django-axme mirror.
+
+Every write to the mirror models and every public signal goes through this package, so that
+"each transition is signalled exactly once, after commit" holds whichever path (stream,
+poll, admin action, ``axme_sync``, reconcile sweep) brought the news. Nothing here calls the
+network: callers fetch with the client and hand what they learned to these functions.
+
+- :func:`ingest_intent`, :func:`record_intent_error` -- :mod:`django_axme.sync.intents`
+- :func:`ingest_events`, :class:`IngestResult` -- :mod:`django_axme.sync.events`
+- :func:`ingest_thread`, :func:`record_decision`, :func:`decision_sent`,
+  :func:`decision_failed`, :func:`decision_superseded` -- :mod:`django_axme.sync.approvals`
+- ledger writes -- :mod:`django_axme.sync.ledger`; retention -- :mod:`django_axme.sync.prune`
+"""
+
+from __future__ import annotations
+
+from django_axme.sync.approvals import (
+    decision_failed,
+    decision_sent,
+    decision_superseded,
+    ingest_thread,
+    record_decision,
+)
+from django_axme.sync.events import IngestResult, Transition, ingest_events
+from django_axme.sync.intents import ingest_intent, record_intent_error
+
+__all__ = [
+    "IngestResult",
+    "Transition",
+    "decision_failed",
+    "decision_sent",
+    "decision_superseded",
+    "ingest_events",
+    "ingest_intent",
+    "ingest_thread",
+    "record_decision",
+    "record_intent_error",
+]

@@ -1,0 +1,382 @@
+"""Approvals (inbox threads waiting for a human) and the decisions taken on them.
+
+When is a thread an approval?
+    A thread becomes (or refreshes) an :class:`~django_axme.models.Approval` while its intent
+    waits for a human. If the intent is mirrored, the mirror decides (``status`` ``WAITING`` with
+    ``waiting_reason`` ``WAITING_FOR_HUMAN``), so refresh the intent before its thread. If it is
+    not mirrored (an intent sent to us by someone else), the thread itself must say so: a
+    ``waiting_reason`` of ``WAITING_FOR_HUMAN``, a ``human_task`` object, or
+    ``pending_with.type == "human"``, and a thread status other than ``done``.
+    ``approval_requested`` is sent once per approval, when its row is created.
+
+Life of a decision (one live decision per approval, enforced by the database):
+    ``record_decision`` -> ``recorded``; ``decision_sent`` (the gateway accepted it) -> ``sent``
+    and the approval ``sent``; ``decision_failed`` -> ``failed`` (a new decision may be
+    recorded); ``decision_superseded`` (someone decided first, e.g. a 409) -> ``superseded`` and
+    the approval ``closed``.
+
+When is a decision confirmed?
+    A ``sent`` decision is confirmed (decision ``confirmed``; approval ``approved`` or
+    ``rejected``; ``approval_decided`` sent once, after commit) as soon as the gateway shows
+    that the human step is over:
+
+    - the intent's events move it out of ``WAITING_FOR_HUMAN`` (any transition to another
+      status or waiting reason), whether that news arrives before or after ``decision_sent``;
+    - or the thread, refreshed with :func:`ingest_thread`, no longer waits for a human, is
+      ``done``, or shows the same decision in its timeline.
+
+    If the thread's timeline shows the opposite decision, the local one is superseded. An open
+    approval without a live decision whose human step ends is ``closed`` (decided elsewhere,
+    canceled or timed out) without ``approval_decided``; the intent signals tell what happened.
+    An approval that was decided or closed is not reopened if the same thread later waits for a
+    human again (a known limitation: one approval per thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from django_axme import signals
+from django_axme.exceptions import DecisionConflict, InvalidDecision
+from django_axme.models import (
+    Approval,
+    ApprovalDecision,
+    ApprovalStatus,
+    DecisionChoice,
+    DecisionState,
+    Intent,
+)
+from django_axme.sync.dispatch import send_on_commit
+from django_axme.sync.remote import clip, parse_timestamp
+
+logger = logging.getLogger("django_axme.sync")
+
+__all__ = [
+    "decision_failed",
+    "decision_sent",
+    "decision_superseded",
+    "ingest_thread",
+    "live_decision",
+    "record_decision",
+    "settle_after_intent_moved",
+]
+
+_OPEN = (ApprovalStatus.PENDING, ApprovalStatus.SENT)
+_DEAD_STATES = (DecisionState.FAILED, DecisionState.SUPERSEDED)
+_WORD = re.compile(r"[a-z]+")
+
+
+def _waits_for_human(intent: Intent | None, thread: Mapping[str, Any]) -> bool:
+    if thread.get("status") == "done":
+        return False
+    if intent is not None:
+        return intent.status == "WAITING" and intent.waiting_reason == "WAITING_FOR_HUMAN"
+    if thread.get("waiting_reason") == "WAITING_FOR_HUMAN":
+        return True
+    if isinstance(thread.get("human_task"), Mapping):
+        return True
+    pending_with = thread.get("pending_with")
+    return isinstance(pending_with, Mapping) and pending_with.get("type") == "human"
+
+
+def live_decision(approval: Approval) -> ApprovalDecision | None:
+    """The approval's live decision (not failed, not superseded), if any."""
+    return (
+        ApprovalDecision.objects.filter(approval=approval)
+        .exclude(state__in=_DEAD_STATES)
+        .select_related("user")
+        .first()
+    )
+
+
+def _timeline_decision(timeline: Any) -> str | None:
+    """The last approve/reject decision visible in a thread timeline, if any."""
+    found: str | None = None
+    if not isinstance(timeline, list):
+        return None
+    for item in timeline:
+        if not isinstance(item, Mapping):
+            continue
+        details = item.get("details") if isinstance(item.get("details"), Mapping) else {}
+        decision = details.get("decision") if isinstance(details, Mapping) else None
+        if decision in ("approve", "approved"):
+            found = DecisionChoice.APPROVE
+            continue
+        if decision in ("reject", "rejected"):
+            found = DecisionChoice.REJECT
+            continue
+        words = set(_WORD.findall(str(item.get("event_type", "")).lower()))
+        if words & {"approve", "approved"}:
+            found = DecisionChoice.APPROVE
+        elif words & {"reject", "rejected"}:
+            found = DecisionChoice.REJECT
+    return found
+
+
+def _thread_fields(
+    thread: Mapping[str, Any], human_task: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "owner_agent": clip(thread.get("owner_agent"), 383),
+        "from_agent": clip(thread.get("from_agent"), 383),
+        "to_agent": clip(thread.get("to_agent"), 383),
+        "thread_status": clip(thread.get("status"), 32),
+        "raw": dict(thread),
+    }
+    if isinstance(thread.get("timeline"), list):
+        fields["timeline"] = list(thread["timeline"])
+    for key, field in (("created_at", "remote_created_at"), ("updated_at", "remote_updated_at")):
+        parsed = parse_timestamp(thread.get(key))
+        if parsed is not None:
+            fields[field] = parsed
+    if human_task:
+        fields["title"] = clip(human_task.get("title"), 255)
+        fields["description"] = clip(human_task.get("description"), 100_000)
+        fields["task_type"] = clip(human_task.get("task_type"), 64)
+        outcomes = human_task.get("allowed_outcomes")
+        fields["allowed_outcomes"] = (
+            [str(o) for o in outcomes] if isinstance(outcomes, list) else []
+        )
+        fields["comment_required"] = bool(human_task.get("required_comment", False))
+    return fields
+
+
+def ingest_thread(thread: Mapping[str, Any]) -> Approval | None:
+    """Mirror an inbox thread as an approval while it waits for a human (see module doc).
+
+    Returns the approval (created, refreshed or settled), or ``None`` for a thread that does
+    not wait for a human and has no approval, and for a malformed thread (logged). One
+    transaction; idempotent; ``approval_requested`` is sent once per approval.
+    """
+    if not isinstance(thread, Mapping) or not isinstance(thread.get("thread_id"), str):
+        logger.warning("skipped a malformed inbox thread: %.200r", thread)
+        return None
+    thread_id = thread["thread_id"][:64]
+    remote_intent_id = thread.get("intent_id") if isinstance(thread.get("intent_id"), str) else ""
+    with transaction.atomic():
+        intent = (
+            Intent.objects.filter(intent_id=remote_intent_id).first() if remote_intent_id else None
+        )
+        waiting = _waits_for_human(intent, thread)
+        human_task = None
+        if intent is not None and isinstance(intent.human_task, Mapping):
+            human_task = intent.human_task
+        elif isinstance(thread.get("human_task"), Mapping):
+            human_task = thread["human_task"]
+        fields = _thread_fields(thread, human_task)
+        if waiting:
+            approval, created = Approval.objects.get_or_create(
+                thread_id=thread_id,
+                defaults={**fields, "intent": intent, "remote_intent_id": remote_intent_id[:64]},
+            )
+        else:
+            approval = Approval.objects.filter(thread_id=thread_id).first()
+            created = False
+            if approval is None:
+                return None
+        approval = Approval.objects.select_for_update().get(pk=approval.pk)
+        if not created:
+            for name, value in fields.items():
+                setattr(approval, name, value)
+            if approval.intent_id is None and intent is not None:
+                approval.intent = intent
+            approval.save()
+        if created:
+            send_on_commit(
+                signals.approval_requested,
+                Approval,
+                intent_id=remote_intent_id or None,
+                approval=approval,
+            )
+        elif approval.status in _OPEN:
+            _settle_from_thread(approval, waiting, _timeline_decision(approval.timeline))
+    return approval
+
+
+def _settle_from_thread(approval: Approval, waiting: bool, shown: str | None) -> None:
+    live = live_decision(approval)
+    if live is not None and live.state == DecisionState.SENT:
+        if shown is not None and shown != live.decision:
+            _supersede(live, approval, "the thread shows the opposite decision")
+        elif shown is not None or not waiting:
+            _confirm(approval, live)
+    elif not waiting and live is None:
+        _close(approval)
+
+
+def settle_after_intent_moved(intent: Intent) -> None:
+    """Settle the intent's open approvals after a transition (called by the event writer).
+
+    Runs in the caller's transaction. Does nothing while the intent waits for a human.
+    """
+    if intent.status == "WAITING" and intent.waiting_reason == "WAITING_FOR_HUMAN":
+        return
+    for approval in Approval.objects.select_for_update().filter(intent=intent, status__in=_OPEN):
+        live = live_decision(approval)
+        if live is None:
+            _close(approval)
+        elif live.state == DecisionState.SENT:
+            _confirm(approval, live)
+        # a decision still being sent (``recorded``) is confirmed by decision_sent()
+
+
+def _close(approval: Approval) -> None:
+    approval.status = ApprovalStatus.CLOSED
+    approval.decided_at = approval.decided_at or timezone.now()
+    approval.save(update_fields=["status", "decided_at", "updated_at"])
+
+
+def _confirm(approval: Approval, decision: ApprovalDecision) -> None:
+    """sent -> confirmed; approval approved/rejected; ``approval_decided`` once (after commit)."""
+    now = timezone.now()
+    decision.state = DecisionState.CONFIRMED
+    decision.confirmed_at = now
+    decision.save(update_fields=["state", "confirmed_at"])
+    approval.status = (
+        ApprovalStatus.APPROVED
+        if decision.decision == DecisionChoice.APPROVE
+        else ApprovalStatus.REJECTED
+    )
+    approval.decided_at = now
+    approval.save(update_fields=["status", "decided_at", "updated_at"])
+    send_on_commit(
+        signals.approval_decided,
+        Approval,
+        intent_id=approval.remote_intent_id or None,
+        approval=approval,
+        decision=decision,
+        user=decision.user,
+    )
+
+
+def _supersede(decision: ApprovalDecision, approval: Approval, detail: str) -> None:
+    decision.state = DecisionState.SUPERSEDED
+    decision.error = detail
+    decision.save(update_fields=["state", "error"])
+    _close(approval)
+
+
+def record_decision(
+    approval: Approval, *, user: Any, decision: str, note: str = "", outcome: str = ""
+) -> ApprovalDecision:
+    """Create the approval's live decision (state ``recorded``) with a fresh idempotency key.
+
+    Raises :class:`~django_axme.exceptions.InvalidDecision` for a decision other than
+    ``approve``/``reject``, an outcome not in ``allowed_outcomes``, or a missing required note;
+    :class:`~django_axme.exceptions.DecisionConflict` when the approval already has a live
+    decision (the database's one-live-decision constraint decides between racing callers) or
+    is no longer open. Sends no signal (``approval_decided`` waits for confirmation).
+    """
+    if decision not in DecisionChoice.values:
+        raise InvalidDecision(
+            f"decision must be one of {', '.join(DecisionChoice.values)}, got {decision!r}"
+        )
+    if outcome and approval.allowed_outcomes and outcome not in approval.allowed_outcomes:
+        raise InvalidDecision(
+            f"outcome {outcome!r} is not one of the allowed outcomes "
+            f"{', '.join(map(str, approval.allowed_outcomes))}"
+        )
+    if approval.comment_required and not note.strip():
+        raise InvalidDecision("this approval requires a note")
+    with transaction.atomic():
+        locked = Approval.objects.select_for_update().get(pk=approval.pk)
+        if locked.status not in _OPEN:
+            raise DecisionConflict(locked, live_decision(locked))
+        try:
+            with transaction.atomic():
+                row = ApprovalDecision.objects.create(
+                    approval=locked,
+                    user=user if getattr(user, "pk", None) else None,
+                    decision=decision,
+                    outcome=outcome[:64],
+                    note=note,
+                    idempotency_key=f"django-axme-decision-{uuid.uuid4().hex}",
+                )
+        except IntegrityError:
+            existing = live_decision(locked)
+            if existing is None:  # pragma: no cover - not the live-decision constraint
+                raise
+            raise DecisionConflict(locked, existing) from None
+    return row
+
+
+def _lock_decision(decision: ApprovalDecision) -> tuple[ApprovalDecision, Approval]:
+    row = ApprovalDecision.objects.select_for_update().select_related("user").get(pk=decision.pk)
+    approval = Approval.objects.select_for_update().select_related("intent").get(pk=row.approval_id)
+    return row, approval
+
+
+def _human_step_over(approval: Approval) -> bool:
+    intent = approval.intent
+    if intent is None:
+        return False
+    return not (intent.status == "WAITING" and intent.waiting_reason == "WAITING_FOR_HUMAN")
+
+
+def decision_sent(decision: ApprovalDecision, response: Mapping[str, Any]) -> ApprovalDecision:
+    """The gateway accepted the decision: ``recorded``/``failed`` -> ``sent``.
+
+    Stores the answer; the approval becomes ``sent``. If the mirror already shows the human
+    step over, the decision is confirmed at once (``approval_decided`` after commit).
+    Idempotent: a decision already sent or confirmed is left as it is.
+    """
+    with transaction.atomic():
+        row, approval = _lock_decision(decision)
+        if row.state not in (DecisionState.RECORDED, DecisionState.FAILED):
+            return row
+        row.state = DecisionState.SENT
+        row.sent_at = timezone.now()
+        row.remote_response = dict(response)
+        row.error = ""
+        row.save(update_fields=["state", "sent_at", "remote_response", "error"])
+        if approval.status in _OPEN:
+            approval.status = ApprovalStatus.SENT
+            approval.save(update_fields=["status", "updated_at"])
+            if _human_step_over(approval):
+                _confirm(approval, row)
+    return row
+
+
+def decision_failed(decision: ApprovalDecision, error: str) -> ApprovalDecision:
+    """Sending failed for good: ``recorded``/``sent`` -> ``failed`` (a new decision may follow).
+
+    The approval is pending again, or ``closed`` if its human step is already over.
+    A confirmed or superseded decision is left as it is.
+    """
+    with transaction.atomic():
+        row, approval = _lock_decision(decision)
+        if row.state not in (DecisionState.RECORDED, DecisionState.SENT):
+            return row
+        row.state = DecisionState.FAILED
+        row.error = str(error)
+        row.save(update_fields=["state", "error"])
+        if approval.status in _OPEN:
+            if _human_step_over(approval):
+                _close(approval)
+            else:
+                approval.status = ApprovalStatus.PENDING
+                approval.save(update_fields=["status", "updated_at"])
+    return row
+
+
+def decision_superseded(decision: ApprovalDecision, detail: str) -> ApprovalDecision:
+    """Someone decided first (e.g. the gateway answered 409): -> ``superseded``; the approval
+    is ``closed``. A confirmed decision is left as it is."""
+    with transaction.atomic():
+        row, approval = _lock_decision(decision)
+        if row.state in (DecisionState.CONFIRMED, DecisionState.SUPERSEDED):
+            return row
+        if approval.status in _OPEN:
+            _supersede(row, approval, str(detail))
+        else:
+            row.state = DecisionState.SUPERSEDED
+            row.error = str(detail)
+            row.save(update_fields=["state", "error"])
+    return row

@@ -1,0 +1,266 @@
+"""Ingesting remote intent events: store each once, move the status forward, signal once.
+
+Rules (the same for every path that brings events: stream, poll, ``axme_sync``, reconcile):
+
+1. An event is identified by ``(intent, seq)``. An event already stored is a duplicate: it
+   changes nothing and signals nothing.
+2. A new event whose ``seq`` is greater than the highest seq applied so far
+   (``Intent.last_seq``) is *applied*: if its status (or waiting reason) differs from the
+   mirrored one, that is a transition, and it is signalled.
+3. A new event with a smaller ``seq`` is *late* (out of order): it is stored for the history
+   but never moves the status.
+4. A terminal status is final: later events are stored, ``last_seq`` advances, the status
+   stays.
+5. A batch is one transaction. Within it events are applied in ascending ``seq`` order, and
+   its signals are delivered after commit in that order.
+6. Malformed events (not an object; ``seq`` missing, not an integer or < 1) are logged with the
+   intent id and skipped; an unknown status is stored as its raw string and logged.
+
+Concurrency: the intent row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL; the
+``IMMEDIATE`` write lock on SQLite) before the stored seqs are read, so concurrent batches
+for one intent run one after the other and each sees what the previous one committed.
+Inserts additionally use ``ON CONFLICT DO NOTHING`` so that a writer that bypassed the lock
+can at worst make an insert a no-op, never raise ``IntegrityError``. Failure modes: a writer
+that waits longer than the database lock timeout gets ``OperationalError`` (SQLite
+``database is locked`` after the configured ``timeout``; PostgreSQL ``lock_timeout`` if set)
+and its whole batch rolls back, so it can simply be retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from django_axme import signals
+from django_axme.models import (
+    TERMINAL_STATUSES,
+    Intent,
+    IntentEvent,
+    IntentStatus,
+    WaitingReason,
+)
+from django_axme.sync.dispatch import send_on_commit
+from django_axme.sync.intents import lock_intent
+from django_axme.sync.remote import RemoteEvent, parse_event
+
+logger = logging.getLogger("django_axme.sync")
+
+__all__ = ["IngestResult", "Transition", "ingest_events"]
+
+_TERMINAL_SIGNALS = {
+    IntentStatus.COMPLETED: signals.intent_completed,
+    IntentStatus.FAILED: signals.intent_failed,
+    IntentStatus.CANCELED: signals.intent_canceled,
+    IntentStatus.TIMED_OUT: signals.intent_timed_out,
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One applied change of the mirrored state, caused by ``event``."""
+
+    previous_status: str
+    status: str
+    previous_waiting_reason: str
+    waiting_reason: str
+    event: IntentEvent
+
+    @property
+    def status_changed(self) -> bool:
+        return self.previous_status != self.status
+
+
+@dataclass
+class IngestResult:
+    """What one :func:`ingest_events` call did.
+
+    ``stored``: new events written (late ones included); ``transitions``: applied state
+    changes in seq order; ``intent``: the saved mirror row; ``duplicates``: events already
+    stored (or repeated in the batch); ``skipped``: malformed events; ``late``: new events
+    stored without moving the status.
+    """
+
+    stored: int
+    transitions: list[Transition]
+    intent: Intent
+    duplicates: int = 0
+    skipped: int = 0
+    late: int = 0
+    created: bool = field(default=False)
+
+
+def _parse_batch(
+    raw_events: Iterable[Any], intent_id: str | None
+) -> tuple[list[RemoteEvent], int, int]:
+    """Well-formed events, unique by seq (first wins), ascending; plus skipped/duplicate counts."""
+    by_seq: dict[int, RemoteEvent] = {}
+    skipped = duplicates = 0
+    for raw in raw_events:
+        event = parse_event(raw, intent_id=intent_id)
+        if event is None:
+            skipped += 1
+        elif event.seq in by_seq:
+            duplicates += 1
+        else:
+            by_seq[event.seq] = event
+    return [by_seq[s] for s in sorted(by_seq)], skipped, duplicates
+
+
+def _stub_type(events: list[RemoteEvent]) -> str:
+    for event in events:
+        intent_type = event.details.get("intent_type")
+        if isinstance(intent_type, str):
+            return intent_type[:255]
+    return ""
+
+
+def ingest_events(intent: Intent | str, events: Iterable[Mapping[str, Any]]) -> IngestResult:
+    """Store a batch of remote events of one intent and apply them (see the module docstring).
+
+    ``intent`` is a mirror row or a remote intent id; an id not mirrored yet gets a new row
+    (and ``intent_created``). Runs in one transaction (a savepoint inside an outer one);
+    signals are sent after the outermost commit. Idempotent: replaying any part of a history
+    stores nothing new and signals nothing.
+    """
+    raw_events = list(events)
+    hint = intent.intent_id if isinstance(intent, Intent) else intent
+    parsed, skipped, duplicates = _parse_batch(raw_events, hint)
+    with transaction.atomic():
+        row, created = lock_intent(intent)
+        if created:
+            row.intent_type = _stub_type(parsed)
+            send_on_commit(signals.intent_created, Intent, intent_id=row.intent_id, intent=row)
+        new_events, known = _insert_new(row, parsed)
+        duplicates += known
+        transitions, late = _apply(row, new_events)
+        row.last_heard_at = timezone.now()
+        row.save()
+        _signal(row, transitions)
+        if transitions:
+            from django_axme.sync.approvals import settle_after_intent_moved
+
+            settle_after_intent_moved(row)
+    return IngestResult(
+        stored=len(new_events),
+        transitions=transitions,
+        intent=row,
+        duplicates=duplicates,
+        skipped=skipped,
+        late=late,
+        created=created,
+    )
+
+
+def _insert_new(row: Intent, parsed: list[RemoteEvent]) -> tuple[list[IntentEvent], int]:
+    """Insert the events not stored yet; return them as saved rows (ascending) and the
+    number of already-stored ones."""
+    if not parsed:
+        return [], 0
+    low, high = parsed[0].seq, parsed[-1].seq
+    stored = set(
+        IntentEvent.objects.filter(intent=row, seq__gte=low, seq__lte=high).values_list(
+            "seq", flat=True
+        )
+    )
+    fresh = [e for e in parsed if e.seq not in stored]
+    if not fresh:
+        return [], len(parsed)
+    IntentEvent.objects.bulk_create(
+        [
+            IntentEvent(
+                intent=row,
+                seq=e.seq,
+                event_type=e.event_type,
+                status=e.status,
+                waiting_reason=e.waiting_reason,
+                actor=e.actor,
+                at=e.at,
+                details=e.details,
+                raw=e.raw,
+            )
+            for e in fresh
+        ],
+        ignore_conflicts=True,
+        batch_size=500,
+    )
+    wanted = {e.seq for e in fresh}
+    saved = [
+        ev
+        for ev in IntentEvent.objects.filter(
+            intent=row, seq__gte=fresh[0].seq, seq__lte=fresh[-1].seq
+        ).order_by("seq")
+        if ev.seq in wanted
+    ]
+    return saved, len(parsed) - len(fresh)
+
+
+def _apply(row: Intent, new_events: list[IntentEvent]) -> tuple[list[Transition], int]:
+    """Move ``row`` forward through the new events with seq > last_seq (mutates ``row``)."""
+    transitions: list[Transition] = []
+    late = 0
+    for event in new_events:
+        if event.seq <= row.last_seq:
+            late += 1
+            logger.info(
+                "intent %s: late event seq %s (applied up to %s) stored without a status change",
+                row.intent_id,
+                event.seq,
+                row.last_seq,
+            )
+            continue
+        row.last_seq = event.seq
+        if row.status in TERMINAL_STATUSES or not event.status:
+            continue
+        _copy_outcome(row, event)
+        previous = (row.status, row.waiting_reason)
+        current = (event.status, event.waiting_reason)
+        if previous == current:
+            continue
+        row.status, row.waiting_reason = current
+        transitions.append(
+            Transition(
+                previous_status=previous[0],
+                status=current[0],
+                previous_waiting_reason=previous[1],
+                waiting_reason=current[1],
+                event=event,
+            )
+        )
+    return transitions, late
+
+
+def _copy_outcome(row: Intent, event: IntentEvent) -> None:
+    if event.status not in TERMINAL_STATUSES:
+        return
+    if isinstance(event.details.get("result"), Mapping):
+        row.result = dict(event.details["result"])
+    if isinstance(event.details.get("error"), Mapping):
+        row.error = dict(event.details["error"])
+
+
+def _signal(row: Intent, transitions: list[Transition]) -> None:
+    """Queue the signals of each transition, in order (delivered after commit)."""
+    for t in transitions:
+        kwargs = {"intent_id": row.intent_id, "intent": row, "event": t.event}
+        if t.status_changed:
+            send_on_commit(
+                signals.intent_status_changed,
+                Intent,
+                previous_status=t.previous_status,
+                status=t.status,
+                **kwargs,
+            )
+        if t.status == IntentStatus.WAITING:
+            send_on_commit(signals.intent_waiting, Intent, **kwargs)
+        terminal = _TERMINAL_SIGNALS.get(t.status)  # type: ignore[call-overload]
+        if terminal is not None:
+            send_on_commit(terminal, Intent, **kwargs)
+
+
+def is_waiting_for_human(status: str, waiting_reason: str) -> bool:
+    return status == IntentStatus.WAITING and waiting_reason == WaitingReason.WAITING_FOR_HUMAN

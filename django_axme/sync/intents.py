@@ -1,0 +1,181 @@
+"""Mirroring remote intent objects, and recording errors met while talking to the gateway.
+
+An intent snapshot (``GET /v1/intents/{id}``, or a create answer merged with the request body)
+updates the descriptive columns of the mirror. It does **not** move the status: the status is
+driven only by sequenced events (:mod:`django_axme.sync.events`), because a snapshot has no
+position in the event order and applying it could move the status backwards or swallow
+transitions. A new row therefore starts at ``CREATED`` and catches up as its events arrive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from django_axme import signals
+from django_axme.models import Approval, Intent, SendState
+from django_axme.sync.dispatch import send_on_commit
+from django_axme.sync.remote import clip, parse_timestamp
+
+logger = logging.getLogger("django_axme.sync")
+
+__all__ = ["ingest_intent", "lock_intent", "record_intent_error"]
+
+
+def _unwrap(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Accept both the intent object and the ``{"ok": ..., "intent": {...}}`` envelope."""
+    inner = data.get("intent")
+    if "intent_id" not in data and isinstance(inner, Mapping):
+        return inner
+    return data
+
+
+def _snapshot_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Model field values for the keys present in ``data`` (absent keys leave columns alone)."""
+    fields: dict[str, Any] = {}
+    text_fields = {
+        "intent_type": ("intent_type", 255),
+        "owner_agent": ("owner_agent", 383),
+        "from_agent": ("from_agent", 383),
+        "to_agent": ("to_agent", 383),
+        "reply_to": ("reply_to", 383),
+        "correlation_id": ("correlation_id", 64),
+    }
+    for key, (field, length) in text_fields.items():
+        if key in data and data[key] is not None:
+            fields[field] = clip(data[key], length)
+    for key in ("payload",):
+        if isinstance(data.get(key), Mapping):
+            fields[key] = dict(data[key])
+    for key in ("human_task", "result", "error"):
+        if key in data and (data[key] is None or isinstance(data[key], Mapping)):
+            fields[key] = dict(data[key]) if data[key] is not None else None
+    policy = data.get("workflow_control_policy")
+    if isinstance(policy, Mapping):
+        fields["controls"] = dict(policy)
+    else:
+        parts = {
+            k: data[k]
+            for k in ("controls", "envelope", "grants")
+            if isinstance(data.get(k), Mapping)
+        }
+        if parts:
+            fields["controls"] = parts
+    generation = data.get("policy_generation")
+    if generation is None and isinstance(policy, Mapping):
+        generation = policy.get("policy_generation")
+    if isinstance(generation, int) and not isinstance(generation, bool):
+        fields["policy_generation"] = generation
+    for key, field in (
+        ("deadline_at", "deadline_at"),
+        ("created_at", "remote_created_at"),
+        ("updated_at", "remote_updated_at"),
+    ):
+        parsed = parse_timestamp(data.get(key))
+        if parsed is not None:
+            fields[field] = parsed
+    return fields
+
+
+def lock_intent(intent: Intent | str) -> tuple[Intent, bool]:
+    """The mirror row of ``intent``, locked for the current transaction; create it if needed.
+
+    Must run inside ``transaction.atomic``. Returns ``(row, created)``; ``created`` is true
+    exactly once per remote id, whichever thread or process wins the insert (the unique
+    ``intent_id`` decides; the losers re-read the winner's row). On PostgreSQL the row lock
+    (``SELECT ... FOR UPDATE``) serialises every writer of that intent until commit; on SQLite
+    the whole database is locked by the ``IMMEDIATE`` transaction, which serialises them too.
+    """
+    if isinstance(intent, Intent):
+        if intent.pk is None:
+            raise ValueError("lock_intent() needs a saved Intent or a remote intent id")
+        return Intent.objects.select_for_update().get(pk=intent.pk), False
+    if not isinstance(intent, str) or not intent:
+        raise ValueError(f"expected an Intent or a non-empty remote intent id, got {intent!r}")
+    row, created = Intent.objects.get_or_create(intent_id=intent)
+    if not created:
+        row = Intent.objects.select_for_update().get(pk=row.pk)
+    return row, created
+
+
+def ingest_intent(
+    data: Mapping[str, Any], *, user: Any = None, local: Intent | None = None
+) -> Intent:
+    """Upsert the mirror row of a remote intent snapshot; return the saved row.
+
+    - Keyed by the remote ``intent_id`` (a :class:`ValueError` if the snapshot has none).
+    - ``local``: the outbox row that was sent; it receives the remote id (and leaves the
+      ``pending`` send state). If another row already mirrors that id, that row is updated
+      instead and the duplicate is logged.
+    - ``user`` becomes ``created_by`` when the row is new.
+    - Sends ``intent_created`` (after commit) the first time the remote id is mirrored.
+    - Never changes ``status`` (see the module docstring). One transaction; idempotent.
+    """
+    snapshot = _unwrap(data)
+    intent_id = snapshot.get("intent_id")
+    if not isinstance(intent_id, str) or not intent_id:
+        raise ValueError("ingest_intent(): the remote intent has no 'intent_id'")
+    fields = _snapshot_fields(snapshot)
+    with transaction.atomic():
+        row, created = _row_for(intent_id, local)
+        for name, value in fields.items():
+            setattr(row, name, value)
+        row.raw = {**(row.raw or {}), **snapshot}
+        row.last_heard_at = timezone.now()
+        if created and user is not None and getattr(user, "pk", None) and row.created_by_id is None:
+            row.created_by = user
+        if row.send_state == SendState.PENDING:
+            row.send_state = SendState.SENT
+        row.save()
+        Approval.objects.filter(intent__isnull=True, remote_intent_id=intent_id).update(intent=row)
+        if created:
+            send_on_commit(signals.intent_created, Intent, intent_id=intent_id, intent=row)
+    return row
+
+
+def _row_for(intent_id: str, local: Intent | None) -> tuple[Intent, bool]:
+    if local is None:
+        return lock_intent(intent_id)
+    if local.pk is None:
+        raise ValueError("ingest_intent(local=...) needs a saved outbox row")
+    row = Intent.objects.select_for_update().get(pk=local.pk)
+    if row.intent_id == intent_id:
+        return row, False
+    if row.intent_id:
+        raise ValueError(
+            f"outbox row #{row.pk} already mirrors intent {row.intent_id}, not {intent_id}"
+        )
+    other = Intent.objects.select_for_update().filter(intent_id=intent_id).first()
+    if other is not None:
+        logger.warning(
+            "intent %s is already mirrored by row #%s; outbox row #%s left without a remote id",
+            intent_id,
+            other.pk,
+            row.pk,
+        )
+        return other, False
+    row.intent_id = intent_id
+    return row, True
+
+
+def record_intent_error(intent: Intent | str, error: Mapping[str, Any]) -> None:
+    """Store a non-retryable error on the intent (``last_error``), shown in the admin.
+
+    ``error`` should be JSON-serialisable (e.g. ``{"status_code": 409, "message": ...}``);
+    a ``recorded_at`` timestamp is added. An unknown intent id is logged and ignored.
+    Sends no signal.
+    """
+    value = {**dict(error), "recorded_at": timezone.now().astimezone(dt.timezone.utc).isoformat()}
+    with transaction.atomic():
+        if isinstance(intent, Intent):
+            updated = Intent.objects.filter(pk=intent.pk).update(last_error=value)
+            intent.last_error = value
+        else:
+            updated = Intent.objects.filter(intent_id=intent).update(last_error=value)
+        if not updated:
+            logger.warning("record_intent_error: intent %s is not mirrored; error dropped", intent)
