@@ -12,10 +12,14 @@ from pathlib import Path
 
 import dj_database_url
 
+from django_axme.celery import beat_schedule
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TESTPROJECT_VAR_DIR", BASE_DIR / "var"))
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "testproject-insecure-secret-key-for-local-use-only")
+SECRET_KEY = os.environ.get(
+    "DJANGO_SECRET_KEY", "testproject-insecure-secret-key-for-local-use-only"
+)
 DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
 ALLOWED_HOSTS = ["*"]
 
@@ -112,6 +116,11 @@ CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "0") == "1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# django-axme's periodic tasks (the demo shortens the periods through the environment).
+CELERY_BEAT_SCHEDULE = beat_schedule(
+    reconcile_seconds=float(os.environ.get("AXME_RECONCILE_SECONDS", "60")),
+    inbox_seconds=float(os.environ.get("AXME_INBOX_SYNC_SECONDS", "30")),
+)
 
 LOGGING = {
     "version": 1,
@@ -121,6 +130,7 @@ LOGGING = {
     "loggers": {
         "django_axme": {"handlers": ["console"], "level": os.environ.get("AXME_LOG_LEVEL", "INFO")},
         "purchases": {"handlers": ["console"], "level": "INFO"},
+        "celery": {"handlers": ["console"], "level": os.environ.get("CELERY_LOG_LEVEL", "INFO")},
     },
 }
 
