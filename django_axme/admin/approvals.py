@@ -99,18 +99,15 @@ class ApprovalAdmin(AuditModelAdmin):
 
     # -- queryset and permissions ------------------------------------------------------
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Approval]:
+    def get_ordering(self, request: HttpRequest) -> list[Any]:
+        """Pending first (oldest first: they have waited longest), then sent, then the rest."""
         rank = Case(
             When(status=ApprovalStatus.PENDING, then=Value(0)),
             When(status=ApprovalStatus.SENT, then=Value(1)),
             default=Value(2),
             output_field=IntegerField(),
         )
-        return super().get_queryset(request).annotate(queue_rank=rank)
-
-    def get_ordering(self, request: HttpRequest) -> list[str]:
-        # Pending first (oldest first: they have waited longest), then sent, then the rest.
-        return ["queue_rank", "created_at"]
+        return [rank.asc(), "created_at"]
 
     def has_decide_approval_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._has_model_perm(request, DECIDE_PERMISSION)
