@@ -7,7 +7,7 @@ import responses
 
 from django_axme.client import AxmeNotFoundError, AxmeServerError
 
-from .cases import CASES, INVITE, ORG, WS, Case
+from .cases import CASES, INVITE, ORG, WEBHOOK_EVENT, WS, Case
 from .conftest import API_KEY, BASE_URL, schema_errors, sent
 
 SCHEMA_CASES = [c for c in CASES if c.request_schema]
@@ -126,3 +126,47 @@ def test_mapping_payload_is_copied_not_mutated(client, rsps) -> None:
     client.create_principal(payload)
     [req] = sent(rsps)
     assert req.body == dict(payload)
+
+
+@pytest.mark.parametrize(
+    ("call", "method", "path"),
+    [
+        (lambda c, kw: c.list_webhook_subscriptions(**kw), "GET", "/v1/webhooks/subscriptions"),
+        (
+            lambda c, kw: c.delete_webhook_subscription("sub_1", **kw),
+            "DELETE",
+            "/v1/webhooks/subscriptions/sub_1",
+        ),
+        (
+            lambda c, kw: c.publish_webhook_event(WEBHOOK_EVENT, **kw),
+            "POST",
+            "/v1/webhooks/events",
+        ),
+        (
+            lambda c, kw: c.replay_webhook_event("evt_1", **kw),
+            "POST",
+            "/v1/webhooks/events/evt_1/replay",
+        ),
+    ],
+)
+def test_webhook_owner_defaults_to_configured_owner(client_factory, rsps, call, method, path):
+    client = client_factory(default_owner_agent="agent://acme/default")
+    rsps.add(method, BASE_URL + path, json={"ok": True})
+    rsps.add(method, BASE_URL + path, json={"ok": True})
+    call(client, {})
+    call(client, {"owner_agent": "agent://acme/explicit"})
+    first, second = sent(rsps)
+    assert first.query == {"owner_agent": ["agent://acme/default"]}
+    assert second.query == {"owner_agent": ["agent://acme/explicit"]}
+
+
+def test_list_webhook_subscriptions_include_inactive(client, rsps) -> None:
+    rsps.add("GET", BASE_URL + "/v1/webhooks/subscriptions", json={"ok": True})
+    rsps.add("GET", BASE_URL + "/v1/webhooks/subscriptions", json={"ok": True})
+    client.list_webhook_subscriptions(include_inactive=True)
+    client.list_webhook_subscriptions(owner_agent="agent://o", include_inactive=False)
+    first, second = sent(rsps)
+    assert first.query == {"include_inactive": ["true"]}
+    assert second.query == {"owner_agent": ["agent://o"], "include_inactive": ["false"]}
+    with pytest.raises(ValueError, match="include_inactive"):
+        client.list_webhook_subscriptions(include_inactive="yes")

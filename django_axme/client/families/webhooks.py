@@ -1,7 +1,8 @@
 """Webhooks family: subscriptions, published events and their replay.
 
-Owner scope is sent as the ``owner_agent`` query parameter only when the caller gives one, as
-the official SDK does (``default_owner_agent`` is not applied here).
+Owner scope goes in the ``owner_agent`` query parameter: the caller's ``owner_agent``, else
+``config.default_owner_agent`` (as for the inbox), else none at all (the official SDK's
+behaviour, which never applies the default here).
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ from ._base import FamilyMixinBase, owner_params, path_segment, require_payload
 
 
 class WebhooksMixin(FamilyMixinBase):
+    def _webhook_owner_params(self, owner_agent: str | None) -> dict[str, str] | None:
+        if owner_agent is None:
+            owner_agent = self._config.default_owner_agent
+        return owner_params(owner_agent)
+
     def upsert_webhook_subscription(
         self,
         payload: dict[str, Any],
@@ -29,14 +35,22 @@ class WebhooksMixin(FamilyMixinBase):
         )
 
     def list_webhook_subscriptions(
-        self, *, owner_agent: str | None = None, trace_id: str | None = None
+        self,
+        *,
+        owner_agent: str | None = None,
+        trace_id: str | None = None,
+        include_inactive: bool | None = None,
     ) -> dict[str, Any]:
-        """``GET /v1/webhooks/subscriptions[?owner_agent=]``: active subscriptions."""
+        """``GET /v1/webhooks/subscriptions[?owner_agent=][&include_inactive=]``: the owner's
+        subscriptions, revoked ones too with ``include_inactive=True`` (an extension over the
+        official SDK, sent only when given)."""
+        params = self._webhook_owner_params(owner_agent) or {}
+        if include_inactive is not None:
+            if not isinstance(include_inactive, bool):
+                raise ValueError("include_inactive must be a bool")
+            params["include_inactive"] = "true" if include_inactive else "false"
         return self._request(
-            "GET",
-            "/v1/webhooks/subscriptions",
-            params=owner_params(owner_agent),
-            trace_id=trace_id,
+            "GET", "/v1/webhooks/subscriptions", params=params or None, trace_id=trace_id
         )
 
     def delete_webhook_subscription(
@@ -50,7 +64,7 @@ class WebhooksMixin(FamilyMixinBase):
         return self._request(
             "DELETE",
             f"/v1/webhooks/subscriptions/{path_segment('subscription_id', subscription_id)}",
-            params=owner_params(owner_agent),
+            params=self._webhook_owner_params(owner_agent),
             trace_id=trace_id,
         )
 
@@ -66,7 +80,7 @@ class WebhooksMixin(FamilyMixinBase):
         return self._request(
             "POST",
             "/v1/webhooks/events",
-            params=owner_params(owner_agent),
+            params=self._webhook_owner_params(owner_agent),
             json_body=require_payload("payload", payload),
             idempotency_key=idempotency_key,
             trace_id=trace_id,
@@ -84,7 +98,7 @@ class WebhooksMixin(FamilyMixinBase):
         return self._request(
             "POST",
             f"/v1/webhooks/events/{path_segment('event_id', event_id)}/replay",
-            params=owner_params(owner_agent),
+            params=self._webhook_owner_params(owner_agent),
             idempotency_key=idempotency_key,
             trace_id=trace_id,
         )
