@@ -269,7 +269,7 @@ class ApprovalScript(Script):
 
     def __init__(
         self,
-        owner_agent: str,
+        owner_agent: str | None = None,
         title: str = "Approval required",
         *,
         description: str | None = None,
@@ -284,7 +284,10 @@ class ApprovalScript(Script):
         actor: str = "agent",
     ) -> None:
         if not owner_agent:
-            raise ValueError("ApprovalScript needs owner_agent (the approver's inbox address)")
+            raise ValueError(
+                "ApprovalScript needs owner_agent (the approver's inbox address), "
+                "e.g. 'approval:owner=agent://boss'"
+            )
         if reject_status not in ("FAILED", "CANCELED"):
             raise ValueError(f"reject_status must be FAILED or CANCELED, got {reject_status!r}")
         self.owner_agent = owner_agent
