@@ -11,7 +11,7 @@ from django_axme.emulator import Emulator, FaultPlan
 from django_axme.emulator.faults import is_event_frame
 from django_axme.emulator.http_types import EmulatorRequest, EmulatorResponse
 
-from .helpers import WORKER, create, event_seqs, headers, intent_body, parse_frames
+from .helpers import create, event_seqs, headers, intent_body, parse_frames
 
 
 def health(front):

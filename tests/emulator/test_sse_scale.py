@@ -81,7 +81,8 @@ def test_thousand_concurrent_streams_receive_every_event_in_order():
         assert not bad, f"{len(bad)} streams missed or reordered events, e.g. {seqs(bad[0])}"
         assert all(b"200 OK" in bytes(received[i][:64]) for i in received)
         print(
-            f"{CLIENTS} streams: backlog on all after {connected:.1f}s, all 5 events after {elapsed:.1f}s"
+            f"{CLIENTS} streams: backlog on all after {connected:.1f}s, "
+            f"all 5 events after {elapsed:.1f}s"
         )
     finally:
         for s in socks:
