@@ -308,8 +308,18 @@ def record_decision(
 
 
 def _lock_decision(decision: ApprovalDecision) -> tuple[ApprovalDecision, Approval]:
-    row = ApprovalDecision.objects.select_for_update().select_related("user").get(pk=decision.pk)
-    approval = Approval.objects.select_for_update().select_related("intent").get(pk=row.approval_id)
+    # ``of=("self",)``: the joined user/intent are nullable, and PostgreSQL cannot lock the
+    # nullable side of an outer join; only the decision and approval rows need the lock.
+    row = (
+        ApprovalDecision.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .get(pk=decision.pk)
+    )
+    approval = (
+        Approval.objects.select_for_update(of=("self",))
+        .select_related("intent")
+        .get(pk=row.approval_id)
+    )
     return row, approval
 
 

@@ -104,6 +104,7 @@ class SignalRecorder:
 
     def connect(self) -> SignalRecorder:
         for name in SIGNAL_NAMES:
+
             def receiver(sender, _name=name, **kwargs):
                 kwargs.pop("signal", None)
                 with self._lock:

@@ -36,11 +36,13 @@ def test_history_applies_in_order_and_signals_each_transition(
     result = ingest(django_capture_on_commit_callbacks, intent, history)
     assert result.stored == 40
     expected = expected_transitions(history)
-    assert [(t.event.seq, t.previous_status, t.status, t.waiting_reason) for t in result.transitions] == expected
+    assert [
+        (t.event.seq, t.previous_status, t.status, t.waiting_reason) for t in result.transitions
+    ] == expected
     changes = recorder.named("intent_status_changed")
-    assert [(c.kwargs["event"].seq, c.kwargs["previous_status"], c.kwargs["status"]) for c in changes] == [
-        (seq, prev, status) for seq, prev, status, _ in expected if prev != status
-    ]
+    assert [
+        (c.kwargs["event"].seq, c.kwargs["previous_status"], c.kwargs["status"]) for c in changes
+    ] == [(seq, prev, status) for seq, prev, status, _ in expected if prev != status]
     assert len(recorder.named("intent_completed")) == 1
     assert len(recorder.named("intent_waiting")) == sum(1 for t in expected if t[2] == "WAITING")
     intent.refresh_from_db()
@@ -94,7 +96,12 @@ def test_out_of_order_batch_is_sorted_by_seq(
         event(intent_id, 3, "DELIVERED"),
     ]
     result = ingest(django_capture_on_commit_callbacks, intent, batch)
-    assert [t.status for t in result.transitions] == ["SUBMITTED", "DELIVERED", "IN_PROGRESS", "WAITING"]
+    assert [t.status for t in result.transitions] == [
+        "SUBMITTED",
+        "DELIVERED",
+        "IN_PROGRESS",
+        "WAITING",
+    ]
     assert [c.kwargs["status"] for c in recorder.named("intent_status_changed")] == [
         "SUBMITTED",
         "DELIVERED",
@@ -138,7 +145,9 @@ def test_unknown_status_is_kept_raw_and_logged(
     intent.refresh_from_db()
     assert intent.status == "PARKED_ON_MARS"
     assert intent.get_status_display() == "PARKED_ON_MARS"
-    assert any("PARKED_ON_MARS" in r.getMessage() and intent_id in r.getMessage() for r in caplog.records)
+    assert any(
+        "PARKED_ON_MARS" in r.getMessage() and intent_id in r.getMessage() for r in caplog.records
+    )
     assert recorder.named("intent_status_changed")[-1].kwargs["status"] == "PARKED_ON_MARS"
 
 
@@ -165,7 +174,9 @@ def test_malformed_events_are_logged_and_skipped(
             [event(intent_id, 1, "SUBMITTED"), bad, event(intent_id, 2, "DELIVERED")],
         )
     assert (result.stored, result.skipped) == (2, 1)
-    assert any("malformed" in r.getMessage() and intent_id in r.getMessage() for r in caplog.records)
+    assert any(
+        "malformed" in r.getMessage() and intent_id in r.getMessage() for r in caplog.records
+    )
     intent.refresh_from_db()
     assert intent.status == "DELIVERED"
 
@@ -175,7 +186,9 @@ def test_event_without_status_advances_cursor_only(
 ):
     reminder = event(intent_id, 2, "IN_PROGRESS", event_type="intent.reminder")
     del reminder["status"]
-    ingest(django_capture_on_commit_callbacks, intent, [event(intent_id, 1, "IN_PROGRESS"), reminder])
+    ingest(
+        django_capture_on_commit_callbacks, intent, [event(intent_id, 1, "IN_PROGRESS"), reminder]
+    )
     intent.refresh_from_db()
     assert (intent.status, intent.last_seq) == ("IN_PROGRESS", 2)
     assert len(recorder.named("intent_status_changed")) == 1
@@ -190,7 +203,9 @@ def test_terminal_event_without_status_is_derived_from_type(
     assert (intent.status, intent.error) == ("FAILED", {"code": "boom"})
 
 
-def test_events_for_an_unmirrored_id_create_the_row_once(recorder, django_capture_on_commit_callbacks):
+def test_events_for_an_unmirrored_id_create_the_row_once(
+    recorder, django_capture_on_commit_callbacks
+):
     intent_id = new_intent_id()
     created = event(intent_id, 1, "CREATED", details={"intent_type": "orders.ship.v1"})
     with django_capture_on_commit_callbacks(execute=True):
@@ -218,7 +233,9 @@ def test_batch_is_one_transaction(intent, intent_id, monkeypatch):
     assert not IntentEvent.objects.filter(intent=intent).exists()
 
 
-def test_ingest_intent_maps_snapshot_and_does_not_move_status(recorder, django_capture_on_commit_callbacks):
+def test_ingest_intent_maps_snapshot_and_does_not_move_status(
+    recorder, django_capture_on_commit_callbacks
+):
     intent_id = new_intent_id()
     snapshot = {
         "ok": True,
@@ -254,7 +271,9 @@ def test_ingest_intent_maps_snapshot_and_does_not_move_status(recorder, django_c
     assert [c.kwargs["intent"].pk for c in recorder.named("intent_created")] == [row.pk]
 
 
-def test_ingest_intent_attaches_remote_id_to_outbox_row(recorder, django_capture_on_commit_callbacks):
+def test_ingest_intent_attaches_remote_id_to_outbox_row(
+    recorder, django_capture_on_commit_callbacks
+):
     local = Intent.objects.create(intent_type="orders.ship.v1", send_state="pending")
     intent_id = new_intent_id()
     with django_capture_on_commit_callbacks(execute=True):
