@@ -53,6 +53,17 @@ class AuditModelAdmin(admin.ModelAdmin):
     def _has_model_perm(self, request: HttpRequest, codename: str) -> bool:
         return request.user.has_perm(f"{self.opts.app_label}.{codename}")
 
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The changelist; POSTing one of this admin's actions without its permission is a 403
+        (Django alone would answer "no action selected" and redirect)."""
+        if request.method == "POST":
+            name = request.POST.get("action", "")
+            if name in (self.actions or ()) and name not in self.get_actions(request):
+                raise PermissionDenied
+        return super().changelist_view(request, extra_context)
+
     # -- custom views -------------------------------------------------------------------
 
     def wrap_view(self, view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

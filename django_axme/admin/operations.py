@@ -109,17 +109,26 @@ def refresh_intents(intents: Iterable[Intent]) -> OperationResult:
 
 
 def start_observing(intents: Iterable[Intent]) -> OperationResult:
-    """Queue the Celery observer for each open, sent intent (the lease keeps one per intent)."""
-    from django_axme.tasks import observe_intent
+    """Queue the Celery observer for the open, sent intents (``tasks.start_observing``).
 
-    queued = 0
-    for intent in intents:
-        if intent.intent_id and not intent.is_terminal:
-            observe_intent.delay(intent.intent_id)
-            queued += 1
+    Safe to repeat: an intent whose observer lease is live is not queued again.
+    """
+    from django_axme.tasks import start_observing as enqueue
+
+    ids = [i.intent_id for i in intents if i.intent_id and not i.is_terminal]
+    try:
+        queued = enqueue(ids) if ids else 0
+    except Exception as exc:  # noqa: BLE001 - a broker outage is a message, not a 500
+        logger.exception("could not queue observers for %s", ids)
+        return OperationResult.failure(
+            _("Could not queue the observer (is the Celery broker running?): %(error)s")
+            % {"error": exc}
+        )
     if not queued:
         return OperationResult(
-            False, _("Nothing to observe: the intent is closed or not sent yet."), messages.WARNING
+            False,
+            _("Nothing to observe: closed, not sent yet, or an observer is already running."),
+            messages.WARNING,
         )
     return OperationResult(
         True, _("Observer queued for %(count)s intent(s).") % {"count": queued}
