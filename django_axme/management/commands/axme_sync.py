@@ -1,0 +1,191 @@
+"""``manage.py axme_sync``: refresh mirrored intents (and inbox approvals) from the gateway.
+
+Thin: the network goes through ``django_axme.get_client()``, every write through
+``django_axme.sync`` (so signals fire exactly as for any other path, once per transition).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
+
+import django_axme
+from django_axme import sync
+from django_axme.conf import get_setting
+from django_axme.exceptions import AxmeError, AxmeNotFoundError
+from django_axme.models import TERMINAL_STATUSES, Intent
+
+logger = logging.getLogger("django_axme.sync")
+
+#: Show a progress bar (tqdm, on stderr) from this many intents on.
+PROGRESS_THRESHOLD = 10
+#: Safety bound on event pages fetched per intent in one run.
+MAX_EVENT_PAGES = 1000
+
+
+@dataclass
+class SyncTotals:
+    intents: int = 0
+    created: int = 0
+    events: int = 0
+    transitions: int = 0
+    failed: int = 0
+    approvals: int = 0
+
+
+def _valid_seqs(events: Iterable[Any]) -> list[int]:
+    return [
+        e["seq"]
+        for e in events
+        if isinstance(e, dict) and isinstance(e.get("seq"), int) and not isinstance(e["seq"], bool)
+    ]
+
+
+def refresh_intent(client: Any, intent_id: str, *, since: int = 0) -> tuple[Intent, int, int]:
+    """Fetch one intent and its events after ``since`` and hand them to the one writer.
+
+    Events are read page by page (``since`` = the highest seq of the previous page) until a
+    page brings nothing new; each page is ingested in its own transaction. Returns
+    ``(row, events stored, transitions)``. Raises the client's errors.
+    """
+    row = sync.ingest_intent(client.get_intent(intent_id))
+    stored = transitions = 0
+    for _page in range(MAX_EVENT_PAGES):
+        answer = client.list_intent_events(intent_id, since=since)
+        events = answer.get("events") if isinstance(answer, dict) else None
+        if not isinstance(events, list):
+            logger.warning("intent %s: events answer without an 'events' list", intent_id)
+            break
+        result = sync.ingest_events(row, events)
+        stored += result.stored
+        transitions += len(result.transitions)
+        row = result.intent
+        top = max(_valid_seqs(events), default=since)
+        if top <= since:
+            break
+        since = top
+    return row, stored, transitions
+
+
+class Command(BaseCommand):
+    help = _(
+        "Refresh intents from the AXME gateway into the local mirror: the given intent ids, "
+        "or every open one. With --inbox, also mirror the inbox threads waiting for a human."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "intent_ids", nargs="*", metavar="INTENT_ID", help=_("remote intent ids")
+        )
+        parser.add_argument(
+            "--inbox",
+            action="store_true",
+            help=_("also sync the inbox threads of INBOX_OWNER_AGENTS (or --owner-agent)"),
+        )
+        parser.add_argument(
+            "--inbox-only", action="store_true", help=_("sync inbox threads only, no intents")
+        )
+        parser.add_argument(
+            "--owner-agent",
+            action="append",
+            default=[],
+            help=_("an inbox owner agent address (repeatable; overrides INBOX_OWNER_AGENTS)"),
+        )
+        parser.add_argument(
+            "--from-cursor",
+            action="store_true",
+            help=_("fetch only events after the stored last seq instead of the whole history"),
+        )
+        parser.add_argument(
+            "--no-progress", action="store_true", help=_("never show a progress bar")
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        client = django_axme.get_client()
+        totals = SyncTotals()
+        if not options["inbox_only"]:
+            self._sync_intents(client, options, totals)
+        if options["inbox"] or options["inbox_only"]:
+            self._sync_inbox(client, options, totals)
+        self.stdout.write(
+            _(
+                "Synced %(intents)d intent(s): %(created)d new, %(events)d new event(s), "
+                "%(transitions)d transition(s), %(approvals)d approval(s), %(failed)d failed."
+            )
+            % totals.__dict__
+        )
+        if totals.failed:
+            raise CommandError(_("%(n)d intent(s) could not be synced") % {"n": totals.failed})
+
+    def _targets(self, options: dict[str, Any]) -> list[str]:
+        if options["intent_ids"]:
+            return list(dict.fromkeys(options["intent_ids"]))
+        return list(
+            Intent.objects.exclude(status__in=list(TERMINAL_STATUSES))
+            .exclude(intent_id__isnull=True)
+            .order_by("pk")
+            .values_list("intent_id", flat=True)
+        )
+
+    def _sync_intents(self, client: Any, options: dict[str, Any], totals: SyncTotals) -> None:
+        targets = self._targets(options)
+        verbosity = int(options["verbosity"])
+        show_bar = (
+            not options["no_progress"] and verbosity >= 1 and len(targets) >= PROGRESS_THRESHOLD
+        )
+        cursors = (
+            dict(Intent.objects.filter(intent_id__in=targets).values_list("intent_id", "last_seq"))
+            if options["from_cursor"]
+            else {}
+        )
+        iterator: Iterable[str] = targets
+        if show_bar:
+            from tqdm import tqdm
+
+            iterator = tqdm(targets, desc="axme_sync", unit="intent", file=self.stderr._out)
+        for intent_id in iterator:
+            existed = Intent.objects.filter(intent_id=intent_id).exists()
+            try:
+                _row, stored, transitions = refresh_intent(
+                    client, intent_id, since=int(cursors.get(intent_id) or 0)
+                )
+            except AxmeNotFoundError as exc:
+                totals.failed += 1
+                sync.record_intent_error(intent_id, {"status_code": 404, "message": exc.message})
+                self.stderr.write(_("%(id)s: not found on the gateway") % {"id": intent_id})
+                continue
+            except AxmeError as exc:
+                totals.failed += 1
+                self.stderr.write(_("%(id)s: %(error)s") % {"id": intent_id, "error": exc})
+                continue
+            totals.intents += 1
+            totals.created += 0 if existed else 1
+            totals.events += stored
+            totals.transitions += transitions
+            if verbosity >= 2:
+                self.stdout.write(
+                    f"{intent_id}: {stored} new event(s), {transitions} transition(s)"
+                )
+
+    def _sync_inbox(self, client: Any, options: dict[str, Any], totals: SyncTotals) -> None:
+        owners = options["owner_agent"] or list(get_setting("INBOX_OWNER_AGENTS") or [])
+        if not owners:
+            raise CommandError(
+                _("No inbox owner: set AXME['INBOX_OWNER_AGENTS'] or pass --owner-agent.")
+            )
+        for owner in owners:
+            try:
+                answer = client.list_inbox(owner_agent=owner)
+            except AxmeError as exc:
+                totals.failed += 1
+                self.stderr.write(_("inbox %(owner)s: %(error)s") % {"owner": owner, "error": exc})
+                continue
+            threads = answer.get("threads") if hasattr(answer, "get") else None
+            for thread in threads or []:
+                if sync.ingest_thread(thread) is not None:
+                    totals.approvals += 1
