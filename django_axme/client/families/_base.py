@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote
+
+from .. import _args as _core_args
 
 __all__ = [
     "FamilyConfig",
@@ -68,19 +69,18 @@ def require_str(name: str, value: object) -> str:
 
 
 def path_segment(name: str, value: object) -> str:
-    """Check an identifier and percent-encode it as one URL path segment.
+    """Check an identifier and percent-encode it as one URL path segment (the core client's
+    rule, so every family encodes ids alike).
 
     Ordinary ids (letters, digits, ``-``, ``_``, ``.``, ``~``) come out unchanged, so the path is
     the one the official SDK builds; a ``/`` or ``?`` inside an id cannot reach another route.
     """
-    return quote(require_str(name, value), safe="")
+    return _core_args.path_segment(value, name)
 
 
 def require_payload(name: str, value: object) -> dict[str, Any]:
     """Return a shallow copy of a mapping payload as a dict; anything else raises ValueError."""
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{name} must be a dict (JSON object), got {type(value).__name__}")
-    return dict(value)
+    return _core_args.body_dict(value, name)
 
 
 def require_int(name: str, value: object, *, minimum: int = 1) -> int:
