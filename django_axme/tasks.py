@@ -576,14 +576,23 @@ def _update_with_generation(
     owner_agent: str | None,
     max_attempts: int,
 ) -> dict[str, Any]:
-    """Call ``client.<method>`` with ``expected_policy_generation``, re-reading the intent and
-    trying again (at most ``max_attempts`` times) while the gateway says it is stale."""
+    """Call ``client.<method>`` with ``expected_policy_generation`` (the mirrored generation,
+    or the gateway's when the mirror has none); while the gateway says it is stale, re-read the
+    intent (``get_intent``, mirrored) and try again, at most ``max_attempts`` calls in all."""
     from django_axme import sync
 
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
+    from django_axme.models import Intent
+
     try:
-        generation = _current_generation(intent_id)
+        generation = (
+            Intent.objects.filter(intent_id=intent_id)
+            .values_list("policy_generation", flat=True)
+            .first()
+        )
+        if generation is None:
+            generation = _current_generation(intent_id)
         for attempt in range(1, max_attempts + 1):
             call_body = dict(body)
             if generation is not None:

@@ -1,0 +1,183 @@
+"""End-to-end runs with real worker processes against the emulator's HTTP server.
+
+50 intents are written through the outbox (``send_intent_on_commit``); half go to an agent
+that asks a human (approved here through the client once the mirror shows the wait, i.e.
+while the worker observes), half to an agent that just works. Every intent must end terminal
+in the mirror, and every transition must be signalled exactly once in the worker, including
+when the worker is SIGKILLed twice in the middle of the run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from django.db import transaction
+
+import django_axme
+from django_axme.models import TERMINAL_STATUSES, Intent, IntentEvent, SendState
+from tests.tasks import harness, recorder
+from tests.tasks.conftest import (
+    APPROVER_AGENT,
+    OWNER,
+    WORKER_AGENT,
+    WorkerFactory,
+    make_client,
+    redis_available,
+    requires_postgres,
+)
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+N_INTENTS = 50
+
+
+def _queue_intents(n: int) -> list[int]:
+    pks = []
+    for i in range(n):
+        with transaction.atomic():
+            row = django_axme.send_intent_on_commit(
+                "intent.test.run.v1",
+                {"n": i},
+                to_agent=APPROVER_AGENT if i % 2 == 0 else WORKER_AGENT,
+            )
+            pks.append(row.pk)
+    return pks
+
+
+def _approve_waiting(client: Any, approved: set[str]) -> None:
+    """Approve, through the client, each human wait the mirror (i.e. the worker) has seen."""
+    waiting = Intent.objects.filter(
+        to_agent=APPROVER_AGENT, status="WAITING", waiting_reason="WAITING_FOR_HUMAN"
+    ).values_list("intent_id", flat=True)
+    for intent_id in waiting:
+        if intent_id in approved:
+            continue
+        client.approve_inbox_thread(intent_id, {"comment": "fine"}, owner_agent=OWNER)
+        approved.add(intent_id)
+
+
+def _expected_transitions(intent: Intent) -> list[tuple[int, str]]:
+    """Status changes implied by the stored event log, in seq order."""
+    previous = "CREATED"
+    out = []
+    for seq, status in (
+        IntentEvent.objects.filter(intent=intent).order_by("seq").values_list("seq", "status")
+    ):
+        if previous in TERMINAL_STATUSES:
+            break
+        if status and status != previous:
+            out.append((seq, status))
+            previous = status
+    return out
+
+
+def run_fifty(
+    worker: harness.Worker,
+    emulator: SimpleNamespace,
+    signal_log: Any,
+    *,
+    kills: int = 0,
+    timeout: float = 150.0,
+) -> None:
+    client = make_client(emulator.url)
+    pks = _queue_intents(N_INTENTS)
+    approved: set[str] = set()
+    kill_marks = [N_INTENTS // 5, N_INTENTS // 2][:kills]  # terminal counts that trigger a kill
+    deadline = time.monotonic() + timeout
+    kills_done = 0
+    while True:
+        _approve_waiting(client, approved)
+        rows = Intent.objects.filter(pk__in=pks)
+        terminal = rows.filter(status__in=TERMINAL_STATUSES).count()
+        if terminal == N_INTENTS:
+            break
+        if kill_marks and terminal >= kill_marks[0]:
+            kill_marks.pop(0)
+            worker.kill()
+            kills_done += 1
+            time.sleep(0.5)
+            worker.start()
+        if time.monotonic() > deadline:
+            states = Counter(rows.values_list("status", "send_state"))
+            raise AssertionError(
+                f"only {terminal}/{N_INTENTS} terminal after {timeout} s: {dict(states)}\n"
+                f"{worker.log_tail(80)}"
+            )
+        time.sleep(0.3)
+    assert kills_done == kills
+
+    rows = list(Intent.objects.filter(pk__in=pks))
+    # Every intent sent exactly once: one remote intent per row, no duplicates at the gateway.
+    assert all(r.send_state == SendState.SENT and r.intent_id for r in rows)
+    remote = emulator.emulator.gateway.list_intents()
+    by_correlation = Counter(i["correlation_id"] for i in remote)
+    assert all(by_correlation[r.correlation_id] == 1 for r in rows)
+    assert {r.status for r in rows} == {"COMPLETED"}
+    assert len(approved) == N_INTENTS // 2
+
+    # Signals: give on-commit deliveries of the last batch a moment, then compare.
+    time.sleep(1.0)
+    records = recorder.read(str(signal_log))
+    status_changes = [r for r in records if r["signal"] == "intent_status_changed"]
+    seen = Counter((r["intent_id"], r["seq"], r["status"]) for r in status_changes)
+    duplicates = {k: v for k, v in seen.items() if v > 1}
+    assert not duplicates, f"transitions signalled more than once: {duplicates}"
+    for row in rows:
+        expected = _expected_transitions(row)
+        got = sorted(
+            (r["seq"], r["status"]) for r in status_changes if r["intent_id"] == row.intent_id
+        )
+        assert got == expected, f"intent {row.intent_id}: signalled {got}, expected {expected}"
+        assert expected[-1][1] == "COMPLETED"
+    completed = Counter(r["intent_id"] for r in records if r["signal"] == "intent_completed")
+    assert sorted(completed.values()) == [1] * N_INTENTS
+    created = Counter(r["intent_id"] for r in records if r["signal"] == "intent_created")
+    assert sorted(created.values()) == [1] * N_INTENTS
+    waits = [r for r in status_changes if r["status"] == "WAITING" and r["intent_id"] in approved]
+    assert len(waits) == N_INTENTS // 2
+
+
+def _redis_worker(workers: WorkerFactory, emulator: SimpleNamespace) -> tuple[harness.Worker, str]:
+    if not redis_available():
+        pytest.skip(f"Redis is not reachable at {harness.redis_url()}")
+    url = harness.redis_url()
+    harness.flush_redis(url)
+    worker = workers(axme_url=emulator.url, broker_url=url, name="redis", concurrency=16)
+    return worker, url
+
+
+@pytest.mark.postgres
+@requires_postgres
+def test_fifty_intents_redis_postgres(
+    workers: WorkerFactory, live_emulator: SimpleNamespace
+) -> None:
+    worker, url = _redis_worker(workers, live_emulator)
+    worker.start()
+    with harness.use_broker(url):
+        run_fifty(worker, live_emulator, workers.signal_log)
+
+
+@pytest.mark.postgres
+@requires_postgres
+def test_fifty_intents_survive_two_sigkills(
+    workers: WorkerFactory, live_emulator: SimpleNamespace
+) -> None:
+    worker, url = _redis_worker(workers, live_emulator)
+    worker.start()
+    with harness.use_broker(url):
+        run_fifty(worker, live_emulator, workers.signal_log, kills=2, timeout=200)
+    assert worker.starts == 3
+
+
+def test_fifty_intents_filesystem_broker(
+    workers: WorkerFactory, live_emulator: SimpleNamespace, var_dir: Any
+) -> None:
+    url, options = harness.filesystem_broker(var_dir)
+    worker = workers(axme_url=live_emulator.url, broker_url=url, name="fs50", concurrency=16)
+    worker.start()
+    with harness.use_broker(url, options):
+        run_fifty(worker, live_emulator, workers.signal_log)

@@ -1,0 +1,22 @@
+"""Settings of the worker processes the task tests start: the test project's settings, plus
+AXME overrides from ``AXME_TEST_SETTINGS`` (JSON), a fast beat schedule, and the signal
+recorder. Used only by ``tests/tasks`` (``DJANGO_SETTINGS_MODULE=tests.tasks.worker_settings``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from testproject.settings import *  # noqa: F403
+from testproject.settings import AXME
+
+from django_axme.celery import beat_schedule
+
+AXME = {**AXME, **json.loads(os.environ.get("AXME_TEST_SETTINGS", "{}"))}
+CELERY_IMPORTS = ["tests.tasks.recorder"]
+CELERY_BEAT_SCHEDULE = beat_schedule(
+    reconcile_seconds=float(os.environ.get("AXME_TEST_RECONCILE_SECONDS", "2")),
+    inbox_seconds=float(os.environ.get("AXME_TEST_INBOX_SECONDS", "2")),
+)
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
