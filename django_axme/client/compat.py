@@ -87,3 +87,14 @@ class InboxListing(dict[str, Any]):
         if key == "items" and "threads" in self:
             return self["threads"]
         raise KeyError(key)
+
+
+class IntentAnswer(dict[str, Any]):
+    """The ``get_intent()`` answer ``{ok, intent}``; a key missing at the top level is read from
+    ``intent`` (the SDK 0.2 README reads ``get_intent(id)["payload"]``)."""
+
+    def __missing__(self, key: str) -> Any:
+        intent = self.get("intent")
+        if isinstance(intent, dict) and key in intent:
+            return intent[key]
+        raise KeyError(key)

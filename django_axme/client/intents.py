@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from django_axme.client._args import body_dict, non_negative_int, path_segment, scope_headers
-from django_axme.client.compat import controls_body
+from django_axme.client.compat import IntentAnswer, controls_body
 from django_axme.client.idempotency import correlation_id_for_key
 from django_axme.client.transport import BaseClient
 
@@ -74,10 +74,12 @@ class IntentsMixin(BaseClient):
         return intent_id
 
     def get_intent(self, intent_id: str, *, trace_id: str | None = None) -> dict[str, Any]:
-        """``GET /v1/intents/{intent_id}``; returns ``{ok, intent}``."""
-        return self._request(
+        """``GET /v1/intents/{intent_id}``; returns ``{ok, intent}`` (``answer["payload"]`` and
+        other intent fields missing at the top level are read from ``intent``)."""
+        answer = self._request(
             "GET", f"/v1/intents/{path_segment(intent_id, 'intent_id')}", trace_id=trace_id
         )
+        return IntentAnswer(answer)
 
     def list_intent_events(
         self, intent_id: str, *, since: int | None = None, trace_id: str | None = None

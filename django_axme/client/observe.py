@@ -180,7 +180,8 @@ class ObserveMixin(IntentsMixin, StreamingMixin):
             return left
 
         while True:
-            window = max(1, min(wait_seconds, int(seconds_left())))
+            left = seconds_left()
+            window = wait_seconds if deadline is None else max(1, min(wait_seconds, int(left)))
             if stream_available:
                 try:
                     for event in self._intent_window(intent_id, seen.last, window, trace_id):

@@ -9,9 +9,15 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+# 501 Not Implemented and 505 HTTP Version Not Supported are permanent answers.
+_PERMANENT_5XX = frozenset({501, 505})
+
+
 def is_retryable_status(status_code: int) -> bool:
-    """429 and every 5xx may succeed on a later attempt."""
-    return status_code == 429 or status_code >= 500
+    """408, 429 and 5xx (except 501 and 505) may succeed on a later attempt."""
+    if status_code in (408, 429):
+        return True
+    return status_code >= 500 and status_code not in _PERMANENT_5XX
 
 
 @dataclass(frozen=True)

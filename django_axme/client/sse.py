@@ -10,6 +10,7 @@ from typing import Any
 
 import requests
 import sseclient
+import urllib3
 
 logger = logging.getLogger("django_axme.client.sse")
 
@@ -26,12 +27,40 @@ class SSEFrame:
 
 
 class _ChunkSource:
-    """What ``sseclient.SSEClient`` reads: the response's chunks as they arrive (no
-    buffering of the whole window), closable."""
+    """What ``sseclient.SSEClient`` reads: the response's bytes as they arrive, closable.
+
+    Chunked responses go through ``iter_content(chunk_size=None)`` (one item per HTTP chunk).
+    For a response without chunked encoding that call would read to the end of the window,
+    so those are read with ``read1`` (whatever bytes are available) instead. Either way no
+    window is buffered whole, and urllib3 errors surface as ``requests`` exceptions.
+    """
+
+    _READ_SIZE = 16384
 
     def __init__(self, response: requests.Response) -> None:
         self._response = response
-        self._chunks = response.iter_content(chunk_size=None)
+        raw = response.raw
+        if getattr(raw, "chunked", False) or not hasattr(raw, "read1"):
+            self._chunks: Iterator[bytes] = response.iter_content(chunk_size=None)
+        else:
+            self._chunks = self._read1_chunks()
+
+    def _read1_chunks(self) -> Iterator[bytes]:
+        raw = self._response.raw
+        while True:
+            try:
+                data = raw.read1(self._READ_SIZE, decode_content=True)
+            except urllib3.exceptions.ProtocolError as exc:
+                raise requests.exceptions.ChunkedEncodingError(exc) from exc
+            except urllib3.exceptions.ReadTimeoutError as exc:
+                raise requests.ConnectionError(exc) from exc
+            except urllib3.exceptions.DecodeError as exc:
+                raise requests.exceptions.ContentDecodingError(exc) from exc
+            except (urllib3.exceptions.SSLError, OSError) as exc:
+                raise requests.ConnectionError(exc) from exc
+            if not data:
+                return
+            yield data
 
     def __iter__(self) -> Iterator[bytes]:
         return self
