@@ -12,7 +12,7 @@ signal                   effect on the purchase request
 ``approval_requested``   -> pending_approval
 ``approval_decided``     approve -> approved; reject -> rejected
 ``intent_completed``     -> fulfilled
-``intent_failed``        -> failed (stays rejected after a rejection)
+``intent_failed``        -> rejected after an approver's reject, else failed
 ``intent_canceled``      -> rejected
 ``intent_timed_out``     -> failed
 ``intent_status_changed`` transcript only
@@ -27,6 +27,7 @@ from typing import Any
 from django.db import transaction
 
 from django_axme import signals
+from django_axme.models import ApprovalDecision, DecisionChoice, DecisionState
 from purchases.models import PurchaseEvent, PurchaseRequest, PurchaseStatus
 
 logger = logging.getLogger("purchases")
@@ -78,8 +79,8 @@ def record(
         )
     purchase.status = after
     if after != before:
-        logger.warning(
-            "[purchases] purchase #%s %s: %s -> %s (%s%s)",
+        logger.info(
+            "purchase #%s %s: %s -> %s (%s%s)",
             locked.pk,
             locked.item,
             before,
@@ -89,7 +90,12 @@ def record(
         )
     else:
         logger.info(
-            "[purchases] purchase #%s %s: %s (%s)", locked.pk, locked.item, before, signal_name
+            "purchase #%s %s: stays %s (%s%s)",
+            locked.pk,
+            locked.item,
+            before,
+            signal_name,
+            f": {message}" if message else "",
         )
     return event
 
@@ -122,7 +128,13 @@ def on_intent_completed(sender: Any, intent: Any, **kwargs: Any) -> None:
 
 
 def on_intent_failed(sender: Any, intent: Any, **kwargs: Any) -> None:
-    _for_intent(intent, "intent_failed", PurchaseStatus.FAILED, _error_text(intent))
+    # An approver's rejection ends the intent FAILED, and the gateway's event may well arrive
+    # before the admin's decision is confirmed: a live "reject" decision tells them apart.
+    rejected = ApprovalDecision.objects.filter(
+        approval__intent=intent, decision=DecisionChoice.REJECT
+    ).exclude(state__in=[DecisionState.FAILED, DecisionState.SUPERSEDED])
+    to_status = PurchaseStatus.REJECTED if rejected.exists() else PurchaseStatus.FAILED
+    _for_intent(intent, "intent_failed", to_status, _error_text(intent))
 
 
 def on_intent_canceled(sender: Any, intent: Any, **kwargs: Any) -> None:

@@ -111,6 +111,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_queue_dir / "processed"),
         "store_processed": False,
     }
+    _queue_dir.mkdir(parents=True, exist_ok=True)  # kombu needs the folder to exist
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "0") == "1"
 CELERY_TASK_SERIALIZER = "json"
@@ -130,7 +131,6 @@ LOGGING = {
     "loggers": {
         "django_axme": {"handlers": ["console"], "level": os.environ.get("AXME_LOG_LEVEL", "INFO")},
         "purchases": {"handlers": ["console"], "level": "INFO"},
-        "celery": {"handlers": ["console"], "level": os.environ.get("CELERY_LOG_LEVEL", "INFO")},
     },
 }
 

@@ -225,3 +225,32 @@ def test_a_retried_intent_still_finds_its_purchase() -> None:
     signals.intent_completed.send(sender=Intent, intent=retry, event=None)
     purchase.refresh_from_db()
     assert purchase.status == PurchaseStatus.FULFILLED
+
+
+def test_rejection_whose_failed_event_arrives_before_the_confirmation_is_rejected() -> None:
+    """The gateway's FAILED event can beat the admin's decision confirmation: still rejected."""
+    purchase = _purchase(PurchaseStatus.PENDING_APPROVAL)
+    assert purchase.intent is not None
+    approval = Approval.objects.create(thread_id="t-4", intent=purchase.intent)
+    decision = ApprovalDecision.objects.create(
+        approval=approval, decision="reject", idempotency_key="k-4", state="sent"
+    )
+    intent = _set_intent_status(purchase.intent, "FAILED")
+    signals.intent_failed.send(sender=Intent, intent=intent, event=None)
+    purchase.refresh_from_db()
+    assert purchase.status == PurchaseStatus.REJECTED
+    signals.approval_decided.send(sender=Approval, approval=approval, decision=decision, user=None)
+    purchase.refresh_from_db()
+    assert purchase.status == PurchaseStatus.REJECTED
+
+
+def test_a_failed_reject_decision_does_not_count_as_a_rejection() -> None:
+    purchase = _purchase(PurchaseStatus.PENDING_APPROVAL)
+    assert purchase.intent is not None
+    approval = Approval.objects.create(thread_id="t-5", intent=purchase.intent)
+    ApprovalDecision.objects.create(
+        approval=approval, decision="reject", idempotency_key="k-5", state="failed"
+    )
+    signals.intent_failed.send(sender=Intent, intent=purchase.intent, event=None)
+    purchase.refresh_from_db()
+    assert purchase.status == PurchaseStatus.FAILED

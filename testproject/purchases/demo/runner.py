@@ -50,6 +50,11 @@ class DemoRequest:
     decision: str | None = None
 
 
+DECISION_NOTES = {
+    "approve": "Approved by the headless demo",
+    "reject": "Rejected by the headless demo: over budget",
+}
+
 DEMO_REQUESTS: tuple[DemoRequest, ...] = (
     DemoRequest("USB-C cable", "19.90", "bob"),
     DemoRequest("Standing desk", "450.00", "carol"),
@@ -378,7 +383,7 @@ class Demo:
             html = session.post_form(
                 page,
                 action,
-                {"decision": spec.decision, "note": f"{spec.decision}d by the headless demo"},
+                {"decision": spec.decision, "note": DECISION_NOTES[spec.decision]},
             )
             shown = "; ".join(text for _, text in page_messages(html)) or "(no message shown)"
             self.console.say(f"    {spec.decision} '{spec.item}' in the admin: {shown}")
