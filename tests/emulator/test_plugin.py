@@ -115,7 +115,8 @@ def test_live(axme_emulator):
     r = requests.post(
         axme_emulator.url + "/v1/intents",
         headers={"x-api-key": axme_emulator.api_key},
-        json={"intent_type": "fresh.job.v1", "correlation_id": "8b0e4bd4-4f44-4a0e-8a42-3a1f0c1f9b8c",
+        json={"intent_type": "fresh.job.v1",
+              "correlation_id": "8b0e4bd4-4f44-4a0e-8a42-3a1f0c1f9b8c",
               "from_agent": "agent://fresh/me", "to_agent": "agent://fresh/worker", "payload": {}},
     )
     assert r.status_code == 200
