@@ -9,7 +9,11 @@ import pytest
 from django.utils import timezone
 
 import django_axme
-from django_axme.exceptions import AxmeIdempotencyError, AxmeIdempotencyWarning
+from django_axme.exceptions import (
+    AxmeConflictError,
+    AxmeIdempotencyError,
+    AxmeIdempotencyWarning,
+)
 from django_axme.ledger import DatabaseIdempotencyStore
 from django_axme.models import IdempotencyRecord
 
@@ -106,11 +110,9 @@ def test_configured_client_warns_then_sends_on_mismatch(axme_mock, axme_settings
     settings.AXME = {**settings.AXME, "IDEMPOTENCY_MISMATCH": "warn"}
     client = django_axme.get_client()
     client.create_intent(dict(BODY), idempotency_key="order-2-create")
-    with pytest.warns(AxmeIdempotencyWarning):
-        with pytest.raises(Exception):  # noqa: B017,PT011 - the gateway's own 409
-            client.create_intent(
-                {**BODY, "payload": {"order": 2}}, idempotency_key="order-2-create"
-            )
+    # warn mode: the call proceeds, and the gateway answers its own 409
+    with pytest.warns(AxmeIdempotencyWarning), pytest.raises(AxmeConflictError):
+        client.create_intent({**BODY, "payload": {"order": 2}}, idempotency_key="order-2-create")
     assert len(_posts(axme_mock)) == 2
 
 
