@@ -17,6 +17,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -59,7 +60,9 @@ logger = logging.getLogger(__name__)
 
 Listener = Callable[[str, dict[str, Any]], None]
 
-_MUTATING = frozenset({"POST", "PATCH", "PUT"})
+_MUTATING = frozenset({"POST", "PATCH"})
+#: Methods whose body is parsed as a JSON object (PUT carries raw upload bytes).
+_JSON_BODY_METHODS = frozenset({"POST", "PATCH", "DELETE"})
 _CONTROL_SCOPE = "control-api"
 
 #: Owner given to webhook subscriptions created without an owner scope (reference 3.10).
@@ -86,7 +89,7 @@ class Gateway:
         seed_empty_inboxes: bool = True,
         public_base_url: str = "http://127.0.0.1:8765",
     ) -> None:
-        self._api_keys = frozenset(k for k in api_keys if k) if api_keys is not None else None
+        self._api_keys = {k for k in api_keys if k} if api_keys is not None else None
         self.clock: Callable[[], datetime] = clock or utc_now
         if keepalive_seconds <= 0:
             raise ValueError("keepalive_seconds must be > 0")
@@ -134,6 +137,18 @@ class Gateway:
     def now_ts(self) -> str:
         """The gateway clock as an RFC 3339 UTC string."""
         return format_ts(self.clock())
+
+    def grant_api_key(self, key: str) -> None:
+        """Accept ``key`` from now on (no effect when every key is accepted)."""
+        with self.lock:
+            if self._api_keys is not None:
+                self._api_keys.add(key)
+
+    def revoke_api_key(self, key: str) -> None:
+        """Stop accepting ``key`` (no effect when every key is accepted)."""
+        with self.lock:
+            if self._api_keys is not None:
+                self._api_keys.discard(key)
 
     def table(self, name: str) -> dict[str, dict[str, Any]]:
         """The in-memory table ``name`` (created on first use); call with the lock held."""
@@ -236,7 +251,7 @@ class Gateway:
                 )
             raise EmulatorNotFound(f"no such route: {method} {path}")
         scope = self._authenticate(req) if matched.auth else "anonymous"
-        body = self._parse_body(req, method)
+        body = {} if matched.raw else self._parse_body(req, method)
         ctx = RequestContext(
             request=req,
             params=params,
@@ -266,8 +281,11 @@ class Gateway:
             raise EmulatorValidationError(
                 "Idempotency-Key: must be at most 255 characters", field="Idempotency-Key"
             )
+        raw_digest = hashlib.sha256(ctx.request.body or b"").hexdigest()
         fingerprint = sha256_hex(
-            canonical_json({"body": ctx.body, "query": sorted(ctx.query.items())})
+            canonical_json(
+                {"body": ctx.body, "raw": raw_digest, "query": sorted(ctx.query.items())}
+            )
         )
         return self.run_idempotent(
             ctx.scope, operation, key, fingerprint, lambda: handler(self, ctx)
@@ -328,7 +346,7 @@ class Gateway:
         raw = req.body or b""
         if not raw.strip():
             return {}
-        if method not in _MUTATING and method != "DELETE":
+        if method not in _JSON_BODY_METHODS:
             return {}
         try:
             data = json.loads(raw.decode("utf-8"))

@@ -49,7 +49,8 @@ class Route:
     """A method + path template bound to a handler.
 
     ``auth`` False skips the API-key check; ``stream`` True means the handler returns a streaming
-    response and runs its setup under the lock itself.
+    response and runs its setup under the lock itself; ``raw`` True leaves the body unparsed
+    (``ctx.body`` is empty, the handler reads ``ctx.request.body``).
     """
 
     method: str
@@ -57,6 +58,7 @@ class Route:
     handler: Handler
     auth: bool = True
     stream: bool = False
+    raw: bool = False
     regex: re.Pattern[str] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -64,13 +66,13 @@ class Route:
 
 
 def route(
-    method: str, template: str, *, auth: bool = True, stream: bool = False
+    method: str, template: str, *, auth: bool = True, stream: bool = False, raw: bool = False
 ) -> Callable[[Handler], Handler]:
-    """Decorator that records ``(method, template)`` on the handler for :func:`collect`."""
+    """Decorator that records the route on the handler for :meth:`Router.from_modules`."""
 
     def decorate(func: Handler) -> Handler:
         specs = getattr(func, "_emulator_routes", [])
-        specs.append((method, template, auth, stream))
+        specs.append((method, template, auth, stream, raw))
         func._emulator_routes = specs  # type: ignore[attr-defined]
         return func
 
@@ -100,9 +102,9 @@ class Router:
         found: list[tuple[int, int, Route]] = []
         for module_index, module in enumerate(modules):
             for value in vars(module).values():
-                for method, template, auth, stream in getattr(value, "_emulator_routes", []):
+                for spec in getattr(value, "_emulator_routes", []):
                     line = value.__code__.co_firstlineno
-                    found.append((module_index, line, Route(method, template, value, auth, stream)))
+                    found.append((module_index, line, Route(*spec[:2], value, *spec[2:])))
         found.sort(key=lambda item: (item[0], item[1]))
         return cls(r for _, _, r in found)
 
