@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 from django_axme.emulator.agents import parse_agent_spec
 from django_axme.emulator.emulator import DEFAULT_API_KEY, Emulator
@@ -28,6 +28,14 @@ FAULTS_HELP = (
     "inject faults: a JSON list of fault specs, e.g. "
     '\'[{"fault": "error_sequence", "method": "POST", "path": "/v1/intents", "statuses": [503]}]\''
 )
+
+
+class Writer(Protocol):
+    """Where the CLI prints (``sys.stdout`` or a management command's ``self.stdout``)."""
+
+    def write(self, text: str, /) -> Any: ...
+
+    def flush(self) -> Any: ...
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +85,7 @@ def build_emulator(options: Any) -> Emulator:
     )
 
 
-def serve(options: Any, out: TextIO = sys.stdout, stop_event: threading.Event | None = None) -> int:
+def serve(options: Any, out: Writer = sys.stdout, stop_event: threading.Event | None = None) -> int:
     """Run the server until SIGINT/SIGTERM (or ``stop_event``); returns the exit status."""
     if options.log_requests:
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
@@ -102,8 +110,8 @@ def serve(options: Any, out: TextIO = sys.stdout, stop_event: threading.Event | 
     finally:
         server.stop()
         emulator.close()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     return 0
 
 

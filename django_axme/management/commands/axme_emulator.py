@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Command(BaseCommand):
-    help = _(
+    help = _(  # type: ignore[assignment]  # a lazy string is fine for argparse
         "Run a local AXME gateway emulator over HTTP (with SSE streams, simulated agents and "
         "fault injection) until interrupted."
     )
