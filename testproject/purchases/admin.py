@@ -51,7 +51,10 @@ class PurchaseRequestAdmin(admin.ModelAdmin):
     list_filter = ["status", "needs_approval"]
     search_fields = ["item", "requester", "intent__intent_id"]
     list_select_related = ["intent"]
-    inlines = [PurchaseEventInline]
+
+    def get_inlines(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        # The transcript exists only once the request has been submitted.
+        return [] if obj is None else [PurchaseEventInline]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:

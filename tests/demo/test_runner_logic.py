@@ -1,0 +1,121 @@
+"""The demo runner's pieces that do not need running servers: ports, verdict, admin pages."""
+
+from __future__ import annotations
+
+import socket
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from purchases.demo.admin_http import _FormFinder, page_messages
+from purchases.demo.runner import DemoFailure, parse_args, pick_port
+from purchases.demo.transcript import check_outcome, render_transcript
+from purchases.models import PurchaseEvent, PurchaseRequest
+
+from django_axme.models import Approval, ApprovalDecision, Intent
+
+
+def test_pick_port_prefers_the_default_and_falls_back_when_taken() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        assert pick_port("127.0.0.1", None, taken) != taken  # default taken: any free port
+        with pytest.raises(DemoFailure, match=f"port {taken} on 127.0.0.1 is in use"):
+            pick_port("127.0.0.1", taken, 8000)  # explicitly asked for: refuse
+    assert pick_port("127.0.0.1", 0, 8000) > 0
+
+
+def test_parse_args_defaults() -> None:
+    options = parse_args([])
+    assert options.headless is False and options.timeout == 120.0
+    assert parse_args(["--headless", "--port", "0"]).port == 0
+
+
+def test_admin_page_helpers() -> None:
+    html = (
+        '<ul class="messagelist"><li class="success">Approved <b>x</b>: sent.</li>'
+        '<li class="error">Gateway down</li></ul>'
+        '<form method="post" action="/admin/django_axme/approval/1/decide/">'
+        '<input type="hidden" name="csrfmiddlewaretoken" value="t">'
+        '<button name="decision" value="approve">Approve</button></form>'
+    )
+    assert page_messages(html) == [("success", "Approved x: sent."), ("error", "Gateway down")]
+    finder = _FormFinder()
+    finder.feed(html)
+    assert finder.actions == ["/admin/django_axme/approval/1/decide/"]
+    assert finder.inputs["decision"] == "approve"
+
+
+def _run(
+    status: str, *, signals_seen: list[tuple[str, str, str, str]], rid: str
+) -> PurchaseRequest:
+    intent = Intent.objects.create(intent_type="purchase.request.v1", intent_id=rid, status=status)
+    purchase = PurchaseRequest.objects.create(
+        item="Laptop", amount=Decimal("2400"), requester="a", intent=intent, status="fulfilled"
+    )
+    for signal, before, after, message in signals_seen:
+        PurchaseEvent.objects.create(
+            purchase=purchase, signal=signal, from_status=before, to_status=after, message=message
+        )
+    return purchase
+
+
+GOOD_APPROVAL_RUN = [
+    ("intent_created", "draft", "submitted", ""),
+    ("intent_status_changed", "submitted", "submitted", "CREATED -> SUBMITTED"),
+    ("approval_requested", "submitted", "pending_approval", ""),
+    ("approval_decided", "pending_approval", "approved", ""),
+    ("intent_status_changed", "approved", "approved", "IN_PROGRESS -> COMPLETED"),
+    ("intent_completed", "approved", "fulfilled", ""),
+]
+
+
+@pytest.mark.django_db
+def test_check_outcome_accepts_a_complete_run_and_names_each_gap() -> None:
+    admin = get_user_model().objects.create_user("admin")
+    purchase = _run("COMPLETED", signals_seen=GOOD_APPROVAL_RUN, rid="r-ok")
+    approval = Approval.objects.create(thread_id="t", intent=purchase.intent)
+    ApprovalDecision.objects.create(
+        approval=approval, decision="approve", idempotency_key="k", state="confirmed", user=admin
+    )
+    assert (
+        check_outcome({purchase.pk: "fulfilled"}, {purchase.pk: "approve"}, username="admin") == []
+    )
+    assert "Laptop" in render_transcript([purchase.pk])
+
+    # The same run seen twice, an intent still open, a missing decision, a wrong status.
+    twice = _run("IN_PROGRESS", signals_seen=GOOD_APPROVAL_RUN + GOOD_APPROVAL_RUN[1:2], rid="r-2")
+    problems = check_outcome({twice.pk: "rejected"}, {twice.pk: "approve"}, username="admin")
+    text = "\n".join(problems)
+    assert "still IN_PROGRESS" in text
+    assert "status is fulfilled, expected rejected" in text
+    assert "signalled more than once: ['CREATED -> SUBMITTED']" in text
+    assert "no confirmed approve decision by admin" in text
+
+    silent = _run("COMPLETED", signals_seen=[], rid="r-3")
+    assert check_outcome({silent.pk: "fulfilled"}, {}, username="admin") == [
+        f"#{silent.pk} Laptop: the purchases receivers never ran"
+    ]
+
+
+@pytest.mark.django_db
+def test_adding_a_purchase_in_the_admin_sends_its_intent_through_the_outbox(
+    admin_client: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        answer = admin_client.post(
+            "/admin/purchases/purchaserequest/add/",
+            {"item": "Monitor", "amount": "1200.00", "requester": "erin", "note": ""},
+        )
+    assert answer.status_code == 302, answer.content[:2000]
+    purchase = PurchaseRequest.objects.get(item="Monitor")
+    assert purchase.needs_approval is True
+    assert purchase.intent is not None and purchase.intent.send_state == "pending"
+    assert purchase.intent.created_by is not None
+    assert len(callbacks) == 1
+    page = admin_client.get(f"/admin/purchases/purchaserequest/{purchase.pk}/change/")
+    assert page.status_code == 200
+    assert b"(in the outbox)" in page.content
+    assert admin_client.get("/admin/purchases/purchaserequest/").status_code == 200
