@@ -82,16 +82,27 @@ def test_exhausted_retries_are_reported_as_server_error(front):
     assert client.health()["ok"] is True
 
 
-def test_rate_limit_honours_retry_after_or_reports_it(front):
-    client = make_client(front, max_retries=1)
+def test_rate_limit_honours_retry_after(front):
+    client = make_client(front, max_retries=1, retry_backoff_max_seconds=2)
     front.faults.rate_limit("GET", "/health", count=1, retry_after=1)
     started = time.monotonic()
     assert client.health()["ok"] is True
     assert time.monotonic() - started >= 1.0  # waited Retry-After
     front.faults.rate_limit("GET", "/health", count=2, retry_after=1)
-    with pytest.raises(AxmeRateLimitError) as info:
+    with pytest.raises(AxmeRateLimitError) as info:  # retries exhausted
         client.health()
     assert info.value.retry_after == 1
+
+
+def test_rate_limit_longer_than_backoff_cap_is_reported_at_once(front):
+    client = make_client(front, max_retries=3, retry_backoff_max_seconds=0.5)
+    front.faults.rate_limit("GET", "/health", count=1, retry_after=30)
+    started = time.monotonic()
+    with pytest.raises(AxmeRateLimitError) as info:
+        client.health()
+    assert info.value.retry_after == 30
+    assert time.monotonic() - started < 5
+    assert len(front.faults.injected("status 429")) == 1
 
 
 def test_latency_is_survived(front):

@@ -147,7 +147,11 @@ FRESH_CONFTEST = """
 import django
 from django.conf import settings
 
-settings.configure(INSTALLED_APPS=[], AXME={"MAX_RETRIES": 0})
+settings.configure(
+    INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django_axme"],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+    AXME={"MAX_RETRIES": 0},
+)
 django.setup()
 """
 
