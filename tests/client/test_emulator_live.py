@@ -29,7 +29,7 @@ def live(axme_emulator):
 
 
 def test_health_and_idempotent_create(live) -> None:
-    emulator, client = live
+    _, client = live
     assert client.health()["ok"] is True
     first = client.create_intent(BODY, idempotency_key="order-42")
     again = client.create_intent(BODY, idempotency_key="order-42")
