@@ -319,7 +319,12 @@ def inbox_owners() -> list[str]:
 
 
 def refresh_inbox() -> OperationResult:
-    """Read every configured owner's inbox and mirror the threads that wait for a human."""
+    """Read every configured owner's inbox and mirror the threads that wait for a human.
+
+    Each open thread's intent is refreshed first (its new events only), because the mirrored
+    intent is what says whether the thread still waits for a human; then the thread is handed
+    to ``sync.ingest_thread``. Idempotent; costs one call per owner plus two per open thread.
+    """
     from django_axme import get_client, sync
     from django_axme.exceptions import AxmeError
 
@@ -334,8 +339,11 @@ def refresh_inbox() -> OperationResult:
         for owner in owners:
             answer = client.list_inbox(owner_agent=owner)
             threads = answer.get("threads", []) if isinstance(answer, Mapping) else []
+            threads = [t for t in threads if isinstance(t, Mapping)]
+            for intent_id in _intents_to_refresh(threads):
+                _sync_intent(intent_id, _last_seqs([intent_id]).get(intent_id, 0))
             for thread in threads:
-                if isinstance(thread, Mapping) and sync.ingest_thread(thread) is not None:
+                if sync.ingest_thread(thread) is not None:
                     mirrored += 1
     except AxmeError as exc:
         return _remote_error(_("Reading the AXME inbox"), exc)
@@ -343,4 +351,29 @@ def refresh_inbox() -> OperationResult:
         True,
         _("Inbox read for %(owners)s: %(count)s approval(s) mirrored.")
         % {"owners": ", ".join(owners), "count": mirrored},
+    )
+
+
+def _last_seqs(intent_ids: list[str]) -> dict[str, int]:
+    return dict(Intent.objects.filter(intent_id__in=intent_ids).values_list("intent_id", "last_seq"))
+
+
+def _intents_to_refresh(threads: list[Mapping[str, Any]]) -> list[str]:
+    """Intent ids of open threads, and of done threads whose approval is still open here."""
+    from django_axme.models import ApprovalStatus
+
+    ids = [t.get("intent_id") for t in threads if isinstance(t.get("intent_id"), str)]
+    still_open = set(
+        Approval.objects.filter(
+            thread_id__in=[t.get("thread_id") for t in threads],
+            status__in=[ApprovalStatus.PENDING, ApprovalStatus.SENT],
+        ).values_list("thread_id", flat=True)
+    )
+    return list(
+        dict.fromkeys(
+            t["intent_id"]
+            for t in threads
+            if t.get("intent_id") in ids
+            and (t.get("status") != "done" or t.get("thread_id") in still_open)
+        )
     )

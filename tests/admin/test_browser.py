@@ -1,0 +1,136 @@
+"""A real browser (Playwright + Debian's Chromium) approving an intent in the admin.
+
+What a user does, step by step: log in; open the approval queue and click "Refresh from AXME"
+(reads the approvers' inbox); open the pending approval; write a note and click Approve; the
+page says "sent, waiting for confirmation"; open the intent and click "Refresh from AXME"
+until the timeline shows COMPLETED (the emulator's ApprovalScript completes the intent once
+approved). Screenshots of the queue and the timeline go to ``artifacts/screenshots/`` and,
+for the admin guide, ``docs/_static/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.admin.conftest import OWNER, _user, create_remote_intent
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts" / "screenshots"
+DOCS_SHOTS = ROOT / "docs" / "_static" / "screenshots"
+INTENT_TYPE = "purchase.approval.v1"
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium); "
+            "the browser test does not download a browser"
+        )
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
+    # plain synchronous code, so tell Django not to refuse them.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 860}, locale="en-US")
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+def save_shot(page, name: str, selector: str | None = None) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    target = ARTIFACTS / name
+    if selector:
+        page.locator(selector).screenshot(path=str(target))
+    else:
+        page.screenshot(path=str(target), full_page=False)
+    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(target, DOCS_SHOTS / name)
+    return target
+
+
+def test_approve_in_the_browser_until_completed(live_server, axme_env, browser_page):
+    from django_axme.emulator.agents import ApprovalScript
+
+    page = browser_page
+    _user("approver", perms=("decide_approval", "view_approval", "view_intent"))
+    axme_env.attach_agent(
+        INTENT_TYPE,
+        ApprovalScript(
+            OWNER,
+            "Approve the purchase of 12 office chairs",
+            description="Supplier: Acme Seating, total 1,440 EUR",
+            completed=0.5,
+        ),
+    )
+    intent_id = create_remote_intent(axme_env, INTENT_TYPE, amount=1440, item="office chairs")
+    axme_env.wait_for_status(intent_id, ["WAITING"], timeout=10)
+
+    # Log in.
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/django_axme/approval/")
+    page.fill("#id_username", "approver")
+    page.fill("#id_password", "pw")
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/django_axme/approval/")
+
+    # The queue is empty until the inbox is read: click "Refresh from AXME".
+    page.click("#axme-refresh-inbox")
+    page.wait_for_selector("text=Approve the purchase of 12 office chairs")
+    assert "1 pending" in page.inner_text("#axme-approval-counts")
+    save_shot(page, "approval-queue.png")
+
+    # Open it, write a note, approve.
+    page.click("text=Approve the purchase of 12 office chairs")
+    page.wait_for_selector("#axme-decision-form")
+    page.fill("#axme-decision-form textarea[name=note]", "Within budget, go ahead.")
+    save_shot(page, "approval-decision.png")
+    page.click("#axme-approve")
+    page.wait_for_selector("text=sent, waiting for confirmation")
+    assert "Within budget, go ahead." in page.inner_text("#axme-decision")
+
+    # Go to the intent and refresh until the gateway reports COMPLETED.
+    page.click(".field-intent_link a")
+    page.wait_for_selector("#axme-timeline")
+    deadline = time.monotonic() + 20
+    while True:
+        page.click("#axme-refresh")
+        page.wait_for_load_state()
+        if page.locator('.axme-timeline-item[data-status="COMPLETED"]').count():
+            break
+        assert time.monotonic() < deadline, "the intent never reached COMPLETED"
+        time.sleep(0.5)
+    assert page.locator("#axme-current-status [data-status=COMPLETED]").count() == 1
+    timeline = page.inner_text("#axme-timeline")
+    assert "intent.completed" in timeline
+    assert "Approve by approver" in timeline  # the local decision sits in the same timeline
+    page.locator("#axme-timeline").scroll_into_view_if_needed()
+    save_shot(page, "intent-timeline.png", "#axme-timeline")
+
+    # The approval itself is now confirmed.
+    from django_axme.models import Approval
+
+    approval = Approval.objects.get(thread_id=intent_id)
+    assert approval.status == "approved"
