@@ -13,11 +13,12 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 if TYPE_CHECKING:  # pragma: no cover
-    from django_axme.client import AxmeClient
+    from django_axme.client import AxmeClient, AxmeClientConfig
     from django_axme.client.idempotency import IdempotencyStore
 
 logger = logging.getLogger("django_axme")
@@ -77,6 +78,10 @@ def axme_settings() -> dict[str, Any]:
     return merged
 
 
+class AxmeSettingsError(ImproperlyConfigured, ValueError):
+    """``settings.AXME`` cannot make a client; the message names the key to fix."""
+
+
 def _idempotency_store() -> IdempotencyStore | None:
     try:
         from django_axme.ledger import DatabaseIdempotencyStore
@@ -90,13 +95,41 @@ def _idempotency_store() -> IdempotencyStore | None:
 def build_client() -> AxmeClient:
     """Build a new client from the current settings (no caching).
 
-    Raises :class:`ValueError` naming the field when a setting is invalid (for example
-    ``api_key must be a non-empty string`` when ``AXME["API_KEY"]`` is unset).
+    Raises :class:`AxmeSettingsError` (an ``ImproperlyConfigured`` and a ``ValueError``)
+    naming the setting when one is invalid, e.g. ``AXME['API_KEY']: api_key must be a
+    non-empty string``.
     """
-    from django_axme.client import AxmeClient, AxmeClientConfig
+    from django_axme.client import AxmeClient
 
-    s = axme_settings()
-    config = AxmeClientConfig(
+    try:
+        config = _config_from(axme_settings())
+    except (TypeError, ValueError) as exc:
+        text = str(exc)
+        field = next((f for f in _FIELD_SETTINGS if text.startswith(f)), None)
+        where = f"AXME[{_FIELD_SETTINGS[field]!r}]" if field else "settings.AXME"
+        raise AxmeSettingsError(f"{where}: {text}") from None
+    return AxmeClient(config)
+
+
+# Client configuration field -> AXME key, to name the setting in error messages.
+_FIELD_SETTINGS = {
+    "base_url": "BASE_URL",
+    "api_key": "API_KEY",
+    "actor_token": "ACTOR_TOKEN",
+    "timeout_seconds": "TIMEOUT_SECONDS",
+    "connect_timeout_seconds": "CONNECT_TIMEOUT_SECONDS",
+    "max_retries": "MAX_RETRIES",
+    "retry_backoff_seconds": "RETRY_BACKOFF_SECONDS",
+    "retry_backoff_max_seconds": "RETRY_BACKOFF_MAX_SECONDS",
+    "pool_maxsize": "POOL_MAXSIZE",
+    "auth_style": "AUTH_STYLE",
+}
+
+
+def _config_from(s: dict[str, Any]) -> AxmeClientConfig:
+    from django_axme.client import AxmeClientConfig
+
+    return AxmeClientConfig(
         base_url=s["BASE_URL"],
         api_key=s["API_KEY"] or "",
         actor_token=s["ACTOR_TOKEN"],
@@ -112,7 +145,6 @@ def build_client() -> AxmeClient:
         auth_style=s["AUTH_STYLE"],
         idempotency_store=_idempotency_store(),
     )
-    return AxmeClient(config)
 
 
 _client_lock = threading.Lock()

@@ -66,12 +66,22 @@ def test_build_client_passes_settings() -> None:
     assert isinstance(c.idempotency_store, DatabaseIdempotencyStore)
 
 
-def test_build_client_without_api_key_names_it() -> None:
-    with (
-        override_settings(AXME={"BASE_URL": "https://gw.example"}),
-        pytest.raises(ValueError, match="api_key"),
-    ):
+@pytest.mark.parametrize(
+    ("axme", "where"),
+    [
+        ({"BASE_URL": "https://gw.example"}, "AXME['API_KEY']: api_key"),
+        ({**SETTINGS, "BASE_URL": "gw.example"}, "AXME['BASE_URL']: base_url"),
+        ({**SETTINGS, "MAX_RETRIES": -1}, "AXME['MAX_RETRIES']: max_retries"),
+        ({**SETTINGS, "TIMEOUT_SECONDS": "soon"}, "settings.AXME: could not convert"),
+    ],
+)
+def test_build_client_errors_name_the_setting(axme, where) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    with override_settings(AXME=axme), pytest.raises(ValueError) as info:
         conf.build_client()
+    assert isinstance(info.value, ImproperlyConfigured)
+    assert str(info.value).startswith(where)
 
 
 def test_get_client_is_lazy_and_cached() -> None:
