@@ -159,7 +159,8 @@ def ingest_thread(thread: Mapping[str, Any]) -> Approval | None:
         logger.warning("skipped a malformed inbox thread: %.200r", thread)
         return None
     thread_id = thread["thread_id"][:64]
-    remote_intent_id = thread.get("intent_id") if isinstance(thread.get("intent_id"), str) else ""
+    raw_intent_id = thread.get("intent_id")
+    remote_intent_id = raw_intent_id if isinstance(raw_intent_id, str) else ""
     with transaction.atomic():
         intent = (
             Intent.objects.filter(intent_id=remote_intent_id).first() if remote_intent_id else None
@@ -172,16 +173,17 @@ def ingest_thread(thread: Mapping[str, Any]) -> Approval | None:
             human_task = thread["human_task"]
         fields = _thread_fields(thread, human_task)
         if waiting:
-            approval, created = Approval.objects.get_or_create(
+            found, created = Approval.objects.get_or_create(
                 thread_id=thread_id,
                 defaults={**fields, "intent": intent, "remote_intent_id": remote_intent_id[:64]},
             )
         else:
-            approval = Approval.objects.filter(thread_id=thread_id).first()
             created = False
-            if approval is None:
+            existing = Approval.objects.filter(thread_id=thread_id).first()
+            if existing is None:
                 return None
-        approval = Approval.objects.select_for_update().get(pk=approval.pk)
+            found = existing
+        approval = Approval.objects.select_for_update().get(pk=found.pk)
         if not created:
             for name, value in fields.items():
                 setattr(approval, name, value)

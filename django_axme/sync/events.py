@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from django_axme import signals
@@ -42,7 +43,6 @@ from django_axme.models import (
     Intent,
     IntentEvent,
     IntentStatus,
-    WaitingReason,
 )
 from django_axme.sync.dispatch import send_on_commit
 from django_axme.sync.intents import lock_intent
@@ -52,7 +52,7 @@ logger = logging.getLogger("django_axme.sync")
 
 __all__ = ["IngestResult", "Transition", "ingest_events"]
 
-_TERMINAL_SIGNALS = {
+_TERMINAL_SIGNALS: dict[str, Signal] = {
     IntentStatus.COMPLETED: signals.intent_completed,
     IntentStatus.FAILED: signals.intent_failed,
     IntentStatus.CANCELED: signals.intent_canceled,
@@ -246,7 +246,7 @@ def _copy_outcome(row: Intent, event: IntentEvent) -> None:
 def _signal(row: Intent, transitions: list[Transition]) -> None:
     """Queue the signals of each transition, in order (delivered after commit)."""
     for t in transitions:
-        kwargs = {"intent_id": row.intent_id, "intent": row, "event": t.event}
+        kwargs: dict[str, Any] = {"intent_id": row.intent_id, "intent": row, "event": t.event}
         if t.status_changed:
             send_on_commit(
                 signals.intent_status_changed,
@@ -257,10 +257,6 @@ def _signal(row: Intent, transitions: list[Transition]) -> None:
             )
         if t.status == IntentStatus.WAITING:
             send_on_commit(signals.intent_waiting, Intent, **kwargs)
-        terminal = _TERMINAL_SIGNALS.get(t.status)  # type: ignore[call-overload]
+        terminal = _TERMINAL_SIGNALS.get(t.status)
         if terminal is not None:
             send_on_commit(terminal, Intent, **kwargs)
-
-
-def is_waiting_for_human(status: str, waiting_reason: str) -> bool:
-    return status == IntentStatus.WAITING and waiting_reason == WaitingReason.WAITING_FOR_HUMAN

@@ -68,7 +68,7 @@ def waiting_intent(intent_id=None):
 
 @pytest.fixture
 def user(db):
-    return get_user_model().objects.create_user("alice", password="x")
+    return get_user_model().objects.create_user("alice")
 
 
 @pytest.fixture

@@ -125,12 +125,13 @@ class Command(BaseCommand):
     def _targets(self, options: dict[str, Any]) -> list[str]:
         if options["intent_ids"]:
             return list(dict.fromkeys(options["intent_ids"]))
-        return list(
+        ids = (
             Intent.objects.exclude(status__in=list(TERMINAL_STATUSES))
             .exclude(intent_id__isnull=True)
             .order_by("pk")
             .values_list("intent_id", flat=True)
         )
+        return [i for i in ids if i]
 
     def _sync_intents(self, client: Any, options: dict[str, Any], totals: SyncTotals) -> None:
         targets = self._targets(options)
