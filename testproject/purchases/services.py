@@ -34,6 +34,16 @@ def intent_payload(purchase: PurchaseRequest) -> dict[str, Any]:
     }
 
 
+def human_task_for(purchase: PurchaseRequest) -> dict[str, Any]:
+    """The human task an approver sees for ``purchase`` (AXME ``human_task`` object)."""
+    currency = purchases_setting("CURRENCY")
+    title = f"Approve {purchase.item}: {purchase.amount} {currency} for {purchase.requester}"
+    task: dict[str, Any] = {"title": title[:255], "task_type": "approval"}
+    if purchase.note:
+        task["description"] = purchase.note[:2000]
+    return task
+
+
 def submit(purchase: PurchaseRequest, *, user: Any = None) -> PurchaseRequest:
     """Save ``purchase`` and put its AXME intent in the outbox, atomically.
 
@@ -49,6 +59,7 @@ def submit(purchase: PurchaseRequest, *, user: Any = None) -> PurchaseRequest:
             purchases_setting("INTENT_TYPE"),
             intent_payload(purchase),
             to_agent=to_agent,
+            human_task=human_task_for(purchase) if needs_approval else None,
             user=user,
         )
         purchase.intent = intent

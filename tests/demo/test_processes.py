@@ -107,8 +107,19 @@ DRIVER = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_interrupting_the_driver_leaves_no_orphan(tmp_path: Path, signum: int) -> None:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    ("signum", "sigint_ignored"),
+    [(signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["ctrl-c", "ctrl-c-background-job", "sigterm"],
+)
+def test_interrupting_the_driver_leaves_no_orphan(
+    tmp_path: Path, signum: int, sigint_ignored: bool
+) -> None:
+    """A background job of a script starts with SIGINT ignored: the demo must still stop."""
     env = dict(os.environ, PYTHONPATH=f"{ROOT / 'testproject'}{os.pathsep}{ROOT}")
     driver = subprocess.Popen(
         [sys.executable, "-c", DRIVER, str(tmp_path), STUBBORN],
@@ -116,6 +127,7 @@ def test_interrupting_the_driver_leaves_no_orphan(tmp_path: Path, signum: int) -
         text=True,
         env=env,
         start_new_session=True,
+        preexec_fn=_ignore_sigint if sigint_ignored else None,
     )
     try:
         assert driver.stdout is not None

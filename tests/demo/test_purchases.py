@@ -58,6 +58,12 @@ def test_submit_writes_outbox_row_in_the_callers_transaction(
     assert small.intent.to_agent == "agent://demo/purchasing"
     assert big.intent.payload["purchase_request_id"] == big.pk
     assert big.intent.payload["amount"] == "2400.00"
+    # The approver sees which request it is; small requests need no human task.
+    assert big.intent.human_task == {
+        "title": "Approve Laptop: 2400.00 EUR for alice",
+        "task_type": "approval",
+    }
+    assert not small.intent.human_task
 
 
 @pytest.mark.django_db(transaction=True)

@@ -243,15 +243,18 @@ class ProcessGroup:
 
 @contextlib.contextmanager
 def signals_raise_keyboard_interrupt() -> Iterator[None]:
-    """Turn SIGTERM (and SIGHUP) into :class:`KeyboardInterrupt` while the block runs.
+    """Turn SIGINT, SIGTERM and SIGHUP into :class:`KeyboardInterrupt` while the block runs.
 
-    Ctrl-C already raises it; with this, ``kill <demo pid>`` takes the same clean-up path.
+    Ctrl-C, ``kill <demo pid>`` and a closed terminal all take the same clean-up path, even
+    when the demo was started with SIGINT ignored (a background job of a script).
     """
 
     def _raise(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    previous = {sig: signal.signal(sig, _raise) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {
+        sig: signal.signal(sig, _raise) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
     try:
         yield
     finally:

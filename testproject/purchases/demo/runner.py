@@ -199,9 +199,13 @@ class Demo:
         os.environ.update(env)
         say(f"==> var dir {self.var_dir} (SQLite database, broker queue, logs)")
 
+        import logging
+
         import django
 
         django.setup()
+        # This process's own receivers stay quiet: the demo prints its own summary lines.
+        logging.getLogger("purchases").setLevel(logging.WARNING)
         from django.contrib.auth import get_user_model
         from django.core.management import call_command
 
