@@ -514,6 +514,17 @@ class AgentHost:
         self._lock = threading.RLock()
         gateway.add_listener(self._on_gateway_event)
 
+    def close(self) -> None:
+        """Stop listening to the gateway and drop every pending step."""
+        remove = getattr(self._gateway, "remove_listener", None)
+        if remove is not None:
+            remove(self._on_gateway_event)
+        with self._lock:
+            for run in self._runs.values():
+                if run.timer is not None:
+                    run.timer.cancel()
+                run.done = True
+
     # -- configuration --------------------------------------------------------------------
     def attach(self, match: str, script: Script | str) -> Script:
         """Attach ``script`` (or a spec string like ``"worker"``) to a to_agent or intent_type."""

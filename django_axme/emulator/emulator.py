@@ -84,7 +84,9 @@ class Emulator:
         self.close()
 
     def close(self) -> None:
-        """Stop the simulated agents' timer thread (pending steps are dropped). Idempotent."""
+        """Stop the simulated agents (pending steps are dropped) and their timer thread.
+        Idempotent."""
+        self.agents.close()
         self.scheduler.close()
 
     # -- front door ------------------------------------------------------------------------

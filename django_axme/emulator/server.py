@@ -286,6 +286,8 @@ class EmulatorServer:
             self.restarts += 1
 
     def _restart_in_background(self, downtime: float) -> None:
+        if self._httpd is None:  # a stopped server stays stopped
+            return
         threading.Thread(
             target=self.restart, args=(downtime,), name="axme-emulator-restart", daemon=True
         ).start()
