@@ -60,6 +60,12 @@ class BaseClient:
         self._owns_session = session is None
         self._session = session or self._build_session()
         self._base_url = config.normalized_base_url
+        identity = f"{config.client_name}/{__version__}"
+        self._identity_headers = {
+            "User-Agent": f"{identity} {requests.utils.default_user_agent()}",
+            CLIENT_HEADER: identity,
+            "Accept": "application/json",
+        }
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -74,14 +80,6 @@ class BaseClient:
         )
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        session.headers.update(
-            {
-                "User-Agent": f"{self._config.client_name}/{__version__} "
-                f"{requests.utils.default_user_agent()}",
-                CLIENT_HEADER: f"{self._config.client_name}/{__version__}",
-                "Accept": "application/json",
-            }
-        )
         return session
 
     def close(self) -> None:
@@ -189,7 +187,8 @@ class BaseClient:
         idempotency_key: str | None,
         extra: Mapping[str, str] | None,
     ) -> dict[str, str]:
-        headers = self._auth_headers()
+        headers = dict(self._identity_headers)
+        headers.update(self._auth_headers())
         resolved_trace = self._trace_id(trace_id)
         if resolved_trace is not None:
             headers["X-Trace-Id"] = resolved_trace

@@ -237,3 +237,19 @@ def test_context_manager_closes(rsps) -> None:
     with make_client() as client:
         rsps.get(f"{BASE}/health", json={"ok": True})
         client.health()
+
+
+def test_caller_session_gets_the_same_headers(rsps) -> None:
+    import requests as rq
+
+    from django_axme.client import AxmeClient, AxmeClientConfig
+
+    session = rq.Session()
+    client = AxmeClient(AxmeClientConfig(base_url=BASE, api_key=API_KEY), session=session)
+    rsps.get(f"{BASE}/health", json={"ok": True})
+    client.health()
+    client.close()  # does not close a session it did not create
+    headers = rsps.calls[0].request.headers
+    assert headers["X-Axme-Client"].startswith("django-axme/")
+    assert headers["x-api-key"] == API_KEY
+    assert "x-api-key" not in session.headers  # no secret left on the caller's session
