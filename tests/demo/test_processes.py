@@ -101,7 +101,8 @@ DRIVER = textwrap.dedent(
     except KeyboardInterrupt:
         print("interrupted", flush=True)
     finally:
-        group.stop_all(timeout=1.0)
+        print("stopping", flush=True)
+        group.stop_all(timeout=float(sys.argv[3]) if len(sys.argv) > 3 else 1.0)
         print("stopped", flush=True)
     """
 )
@@ -160,3 +161,31 @@ def test_children_die_with_a_sigkilled_driver(tmp_path: Path) -> None:
     driver.kill()
     driver.wait(timeout=10)
     assert _wait_gone(pids) == []
+
+
+def test_a_second_ctrl_c_during_the_stop_kills_at_once(tmp_path: Path) -> None:
+    """The stop waits for SIGTERM to work (here 60 s); a second Ctrl-C cuts it short."""
+    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'testproject'}{os.pathsep}{ROOT}")
+    driver = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(tmp_path), STUBBORN, "60"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        assert driver.stdout is not None
+        pids = [int(pid) for pid in driver.stdout.readline().split()[1:]]
+        driver.send_signal(signal.SIGINT)
+        assert driver.stdout.readline().strip() == "interrupted"
+        assert driver.stdout.readline().strip() == "stopping"
+        time.sleep(0.5)
+        started = time.monotonic()
+        driver.send_signal(signal.SIGINT)
+        out, _ = driver.communicate(timeout=20)
+        assert "stopped" in out
+        assert time.monotonic() - started < 10
+        assert _wait_gone(pids) == []
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)

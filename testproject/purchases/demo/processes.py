@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 LineSink = Callable[[str, str], None]
 """Called with ``(process name, line)`` for every output line of a child."""
@@ -174,30 +174,39 @@ class ManagedProcess:
         """True while any process of this child's group still runs (zombies do not count)."""
         return bool(live_group_members(self.pgid))
 
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """Stop the whole process group: SIGTERM, then SIGKILL after ``timeout`` seconds.
-
-        Idempotent. Returns the leader's exit code. Guarantees that no process of the group
-        is left when it returns (unless the kernel refuses the kill).
-        """
+    def terminate(self) -> None:
+        """Send SIGTERM to the whole process group (no-op once it is gone)."""
         if self.popen.poll() is None or self.group_alive():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pgid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                self.popen.poll()
-                if self.popen.returncode is not None and not self.group_alive():
-                    break
-                time.sleep(0.05)
-            if self.group_alive():
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.pgid, signal.SIGKILL)
+
+    def stopped(self) -> bool:
+        """True once the leader has exited and no process of its group runs."""
+        return self.popen.poll() is not None and not self.group_alive()
+
+    def kill(self) -> int | None:
+        """SIGKILL whatever is left of the group, reap the leader, close the log."""
+        if self.group_alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pgid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=5)
         self._reader.join(timeout=2)
         with contextlib.suppress(ValueError):
             self._log.close()
         return self.popen.returncode
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """Stop the whole process group: SIGTERM, then SIGKILL after ``timeout`` seconds.
+
+        Idempotent. Returns the leader's exit code. Guarantees that no process of the group
+        is left when it returns (unless the kernel refuses the kill).
+        """
+        self.terminate()
+        deadline = time.monotonic() + timeout
+        while not self.stopped() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.kill()
 
 
 class ProcessGroup:
@@ -229,10 +238,29 @@ class ProcessGroup:
         return process
 
     def stop_all(self, timeout: float = 10.0) -> None:
+        """Stop every child: SIGTERM to all groups at once, SIGKILL what is left after
+        ``timeout`` seconds (or at once if SIGINT/SIGTERM arrives again meanwhile).
+
+        Idempotent; returns only when no process of any child's group runs.
+        """
         with self._lock:
             processes, self.processes = list(reversed(self.processes)), []
-        for process in processes:
-            process.stop(timeout=timeout)
+        if not processes:
+            return
+        hurry = threading.Event()
+        previous = _on_signals(lambda signum, frame: hurry.set())
+        try:
+            for process in processes:
+                process.terminate()
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and not hurry.is_set():
+                if all(process.stopped() for process in processes):
+                    break
+                time.sleep(0.05)
+        finally:
+            for process in processes:
+                process.kill()
+            _restore_signals(previous)
 
     def __enter__(self) -> ProcessGroup:
         return self
@@ -252,11 +280,23 @@ def signals_raise_keyboard_interrupt() -> Iterator[None]:
     def _raise(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    previous = {
-        sig: signal.signal(sig, _raise) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    }
+    previous = _on_signals(_raise)
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        _restore_signals(previous)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _on_signals(handler: Callable[[int, Any], None]) -> dict[int, Any]:
+    """Install ``handler`` for the stop signals (main thread only); return the old handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, handler) for sig in _STOP_SIGNALS}
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
