@@ -113,3 +113,20 @@ def test_eight_writers_whole_history_for_an_unmirrored_intent(recorder):
     assert sum(r.stored for r in results) == EVENTS
     assert sum(len(r.transitions) for r in results) == len(expected_transitions(history))
     assert_signalled_once(recorder, history, intent_id)
+
+
+def test_eight_writers_import_the_same_intent_snapshot(recorder):
+    intent_id = new_intent_id()
+    snapshot = {"intent_id": intent_id, "intent_type": "load.test.v1", "payload": {"n": 1}}
+    rows = []
+
+    def writer(i):
+        def run():
+            rows.append(ingest_intent(dict(snapshot)).pk)
+
+        return run
+
+    errors = run_writers(writer)
+    assert errors == []
+    assert len(set(rows)) == 1 and Intent.objects.filter(intent_id=intent_id).count() == 1
+    assert len(recorder.named("intent_created")) == 1

@@ -101,13 +101,14 @@ def test_sync_without_ids_refreshes_open_intents_with_a_progress_bar(
 
 
 def test_unknown_intent_is_reported_and_fails_the_command(axme_emulator, axme_settings):
+    lost = "00000000-0000-4000-8000-000000000000"
+    Intent.objects.create(intent_id=lost, intent_type="shop.order.v1")
+    err = StringIO()
     with pytest.raises(CommandError, match="1 intent"):
-        call_command(
-            "axme_sync",
-            "00000000-0000-4000-8000-000000000000",
-            stdout=StringIO(),
-            stderr=StringIO(),
-        )
+        call_command("axme_sync", lost, stdout=StringIO(), stderr=err)
+    assert "not found" in err.getvalue()
+    row = Intent.objects.get(intent_id=lost)
+    assert row.last_error["status_code"] == 404
 
 
 def test_inbox_threads_become_approvals_and_a_decision_is_confirmed(

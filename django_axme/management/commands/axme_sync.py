@@ -157,7 +157,10 @@ class Command(BaseCommand):
                 )
             except AxmeNotFoundError as exc:
                 totals.failed += 1
-                sync.record_intent_error(intent_id, {"status_code": 404, "message": exc.message})
+                if existed:
+                    sync.record_intent_error(
+                        intent_id, {"status_code": 404, "message": exc.message}
+                    )
                 self.stderr.write(_("%(id)s: not found on the gateway") % {"id": intent_id})
                 continue
             except AxmeError as exc:
