@@ -81,9 +81,7 @@ def use_broker(url: str, transport_options: dict[str, Any] | None = None) -> Ite
     old = (app.conf.broker_url, app.conf.broker_transport_options)
 
     def reset() -> None:
-        if app._pool is not None:
-            with contextlib.suppress(Exception):
-                app._pool.force_close_all()
+        # Forget the app's pools (kombu keeps its own per-URL pools, which stay usable).
         app._pool = None
         with contextlib.suppress(AttributeError, KeyError):
             app.__dict__["amqp"]._producer_pool = None
