@@ -260,9 +260,11 @@ class BaseClient:
                 self._sleep(delay)
                 continue
             status = response.status_code
-            if status < 400:
+            if status < 300:
                 logger.debug("%s %s -> %d", method, path, status)
                 return response
+            if status < 400:
+                raise self._redirect_error(response)
             if retryable and not last and is_retryable_status(status):
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 delay = self._retry_policy.delay(attempt, retry_after)
@@ -281,6 +283,19 @@ class BaseClient:
                     continue
             raise self._error_for(response)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _redirect_error(self, response: requests.Response) -> AxmeAPIError:
+        """Redirects are never followed: ``requests`` would forward the ``x-api-key`` header
+        to whatever host the ``Location`` names."""
+        location = response.headers.get("Location", "")
+        response.close()
+        return AxmeAPIError(
+            response.status_code,
+            f"unexpected redirect to {location or 'an unnamed location'} (not followed; "
+            "check BASE_URL)",
+            request_id=response.headers.get("x-request-id"),
+            trace_id=response.headers.get("x-trace-id"),
+        )
 
     def _error_for(self, response: requests.Response) -> AxmeAPIError:
         try:

@@ -253,3 +253,15 @@ def test_caller_session_gets_the_same_headers(rsps) -> None:
     assert headers["X-Axme-Client"].startswith("django-axme/")
     assert headers["x-api-key"] == API_KEY
     assert "x-api-key" not in session.headers  # no secret left on the caller's session
+
+
+def test_redirects_are_not_followed(client, rsps) -> None:
+    """Following would send the x-api-key header to the redirect target."""
+    from django_axme.client import AxmeAPIError
+
+    rsps.get(f"{BASE}/health", status=302, headers={"Location": "https://evil.example/health"})
+    rsps.get("https://evil.example/health", json={"ok": True})
+    with pytest.raises(AxmeAPIError, match=r"redirect to https://evil\.example/health") as info:
+        client.health()
+    assert info.value.status_code == 302
+    assert len(rsps.calls) == 1
