@@ -135,7 +135,8 @@ class BaseClient:
         - ``X-Trace-Id``: ``trace_id`` or one generated per call, reused across retries.
         - ``owner_agent`` not ``None`` is sent as the ``owner_agent`` query parameter.
         - With ``config.idempotency_store`` and a caller key on a mutating call, an exact
-          replay is answered from the store without any network call.
+          replay is answered from the store without any network call; a successful answer is
+          recorded there (a failure to record is logged, never raised).
 
         Raises the :class:`~django_axme.client.errors.AxmeAPIError` family for HTTP errors and
         :class:`~django_axme.client.errors.AxmeTransportError` when no answer came back.
@@ -177,7 +178,14 @@ class BaseClient:
         )
         result = self._decode(response)
         if store is not None and operation is not None and fingerprint is not None:
-            store.record(caller_key or "", operation, fingerprint, result)
+            try:
+                store.record(caller_key or "", operation, fingerprint, result)
+            except Exception:
+                # The gateway has accepted the call; failing it now would invite a retry that
+                # the gateway's own idempotency answers anyway.
+                logger.exception(
+                    "%s: could not record the answer in the idempotency store", operation
+                )
         return result
 
     def _call_headers(

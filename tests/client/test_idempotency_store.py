@@ -104,3 +104,14 @@ def test_fingerprint_is_canonical() -> None:
     assert a == b
     assert a != request_fingerprint("POST", "/v1/x", {"a": "2", "b": "1"}, {"y": [1]})
     assert operation_name("post", "/v1/x") == "POST /v1/x"
+
+
+def test_store_record_failure_does_not_fail_the_call(sleeps, rsps, caplog) -> None:
+    class BrokenStore(MemoryStore):
+        def record(self, *args, **kwargs) -> None:
+            raise RuntimeError("database is down")
+
+    client = make_client(idempotency_store=BrokenStore())
+    rsps.post(f"{BASE}/v1/intents", json={"ok": True, "intent_id": "i-1"})
+    assert client.create_intent(BODY, idempotency_key="order-1")["intent_id"] == "i-1"
+    assert "could not record" in caplog.text
