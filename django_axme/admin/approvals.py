@@ -13,8 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from django_axme.admin import decisions, operations
 from django_axme.admin.badges import approval_status_badge, decision_state_badge
@@ -31,6 +30,7 @@ _LEVELS = {
     decisions.Outcome.NOT_PENDING: messages.WARNING,
     decisions.Outcome.SUPERSEDED: messages.WARNING,
     decisions.Outcome.FAILED: messages.ERROR,
+    decisions.Outcome.INVALID: messages.ERROR,
 }
 
 
@@ -143,9 +143,7 @@ class ApprovalAdmin(AuditModelAdmin):
     def intent_link(self, obj: Approval) -> str:
         if obj.intent is None:
             return obj.remote_intent_id or "—"
-        url = reverse(
-            f"{self.admin_site.name}:django_axme_intent_change", args=[obj.intent.pk]
-        )
+        url = reverse(f"{self.admin_site.name}:django_axme_intent_change", args=[obj.intent.pk])
         return format_html('<a href="{}">{}</a>', url, obj.intent)
 
     @admin.display(description=gettext_lazy("raw remote JSON"))
@@ -153,7 +151,7 @@ class ApprovalAdmin(AuditModelAdmin):
         import json
 
         return format_html(
-            "<details><summary>{}</summary><pre class=\"axme-json\">{}</pre></details>",
+            '<details><summary>{}</summary><pre class="axme-json">{}</pre></details>',
             _("Show the thread as AXME sent it"),
             json.dumps(obj.raw, indent=2, sort_keys=True, default=str),
         )
@@ -161,22 +159,22 @@ class ApprovalAdmin(AuditModelAdmin):
     # -- pages -------------------------------------------------------------------------
 
     def get_urls(self) -> list[URLPattern]:
-        info = self.opts.app_label, self.opts.model_name
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         return [
             path(
                 "<path:object_id>/decide/",
                 self.wrap_view(self.decide_view),
-                name="%s_%s_decide" % info,
+                name=f"{prefix}_decide",
             ),
             path(
                 "<path:object_id>/refresh/",
                 self.wrap_view(self.refresh_view),
-                name="%s_%s_refresh" % info,
+                name=f"{prefix}_refresh",
             ),
             path(
                 "refresh-inbox/",
                 self.wrap_view(self.refresh_inbox_view),
-                name="%s_%s_refresh_inbox" % info,
+                name=f"{prefix}_refresh_inbox",
             ),
             *super().get_urls(),
         ]
@@ -227,7 +225,9 @@ class ApprovalAdmin(AuditModelAdmin):
     def decide_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """POST only: record and send one decision (approve/reject), then redirect back."""
         approval = self.get_object_or_404(request, object_id)
-        self.require(request, self.has_decide_approval_permission(request, approval), post_only=True)
+        self.require(
+            request, self.has_decide_approval_permission(request, approval), post_only=True
+        )
         form = DecisionForm(request.POST, approval=approval)
         if not form.is_valid():
             return self.render_change_page(request, object_id, {"decision_form": form})
@@ -285,7 +285,9 @@ class ApprovalAdmin(AuditModelAdmin):
         by one), are listed as skipped and never sent.
         """
         approvals = list(queryset.select_related("intent").order_by("created_at", "id"))
-        to_decide = [a for a in approvals if a.status == ApprovalStatus.PENDING and not a.allowed_outcomes]
+        to_decide = [
+            a for a in approvals if a.status == ApprovalStatus.PENDING and not a.allowed_outcomes
+        ]
         skipped = [
             (
                 a,
@@ -320,9 +322,7 @@ class ApprovalAdmin(AuditModelAdmin):
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "media": self.media,
         }
-        return TemplateResponse(
-            request, "admin/django_axme/approval/bulk_confirm.html", context
-        )
+        return TemplateResponse(request, "admin/django_axme/approval/bulk_confirm.html", context)
 
     def _run_bulk(
         self, request: HttpRequest, approvals: list[Approval], decision: str, note: str

@@ -125,4 +125,3 @@ class MethodNotAllowed(Exception):
     def __init__(self, allowed: list[str]) -> None:
         super().__init__(allowed)
         self.allowed = allowed
-

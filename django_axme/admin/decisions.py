@@ -40,6 +40,7 @@ class Outcome(enum.Enum):
     NOT_PENDING = "not_pending"  # the approval is no longer waiting for a decision
     SUPERSEDED = "superseded"  # the gateway answered 409: decided elsewhere first
     FAILED = "failed"  # the gateway could not be reached or refused; can be retried
+    INVALID = "invalid"  # the decision does not fit the task (outcome, required note)
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,12 @@ def decide(
     transaction, with the row's idempotency key; every outcome is recorded on the row.
     """
     from django_axme import get_client, sync
-    from django_axme.exceptions import AxmeConflictError, AxmeError, DecisionConflict
+    from django_axme.exceptions import (
+        AxmeConflictError,
+        AxmeError,
+        DecisionConflict,
+        InvalidDecision,
+    )
 
     if decision not in DecisionChoice.values:
         raise ValueError(f"decision must be one of {DecisionChoice.values}, not {decision!r}")
@@ -94,12 +100,18 @@ def decide(
         record = sync.record_decision(
             approval, user=user, decision=decision, note=note, outcome=outcome
         )
-    except DecisionConflict:
-        return DecisionResult(Outcome.ALREADY_DECIDED, _already_decided_message(approval))
+    except DecisionConflict as exc:
+        return DecisionResult(
+            Outcome.ALREADY_DECIDED, _already_decided_message(approval, exc.existing)
+        )
+    except InvalidDecision as exc:
+        return DecisionResult(Outcome.INVALID, str(exc))
 
     client = get_client()
-    send = client.approve_inbox_thread if decision == DecisionChoice.APPROVE else (
-        client.reject_inbox_thread
+    send = (
+        client.approve_inbox_thread
+        if decision == DecisionChoice.APPROVE
+        else (client.reject_inbox_thread)
     )
     try:
         response = send(
@@ -141,21 +153,11 @@ def decide(
     )
 
 
-def live_decision(approval: Approval) -> ApprovalDecision | None:
-    """The approval's live decision (not failed, not superseded), if any."""
-    return (
-        ApprovalDecision.objects.filter(approval=approval)
-        .exclude(state__in=["failed", "superseded"])
-        .select_related("user")
-        .first()
-    )
-
-
-def _already_decided_message(approval: Approval) -> str:
-    live = live_decision(approval)
+def _already_decided_message(approval: Approval, live: ApprovalDecision | None) -> str:
     if live is None:
-        return _("“%(approval)s” was decided at the same time by someone else.") % {
-            "approval": approval
+        return _("“%(approval)s” is no longer open (%(status)s); nothing was sent.") % {
+            "approval": approval,
+            "status": approval.get_status_display(),
         }
     return _(
         "“%(approval)s” was already decided (%(decision)s by %(user)s, %(state)s); "

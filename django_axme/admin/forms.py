@@ -14,7 +14,11 @@ NOTE_MAX_LENGTH = 2000  # inbox approve/reject comment limit
 REASON_MAX_LENGTH = 2000  # resolve/resume/controls reason limit
 
 
-def _outcome_choices(outcomes: Sequence[Any]) -> list[tuple[str, str]]:
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _outcome_choices(outcomes: Sequence[Any]) -> list[tuple[str, Any]]:
     return [("", _("— choose an outcome —"))] + [
         (str(o), str(o)) for o in outcomes if isinstance(o, str | int) and str(o)
     ]
@@ -137,14 +141,19 @@ class ControlsForm(forms.Form):
         help_text=_("When the deadline passes, AXME moves the intent to TIMED_OUT."),
     )
     reason = forms.CharField(
-        label=_("Reason"), required=False, max_length=REASON_MAX_LENGTH,
+        label=_("Reason"),
+        required=False,
+        max_length=REASON_MAX_LENGTH,
         widget=forms.TextInput(attrs={"size": 60}),
     )
     expected_policy_generation = forms.IntegerField(
         required=False, min_value=0, widget=forms.HiddenInput
     )
 
-    ENVELOPE_FIELDS = {"max_retries": "max_retry_count", "retry_delay_seconds": "retry_backoff_seconds"}
+    ENVELOPE_FIELDS = {
+        "max_retries": "max_retry_count",
+        "retry_delay_seconds": "retry_backoff_seconds",
+    }
     CONTROL_FIELDS = (
         "remind_after_seconds",
         "remind_interval_seconds",
@@ -155,9 +164,9 @@ class ControlsForm(forms.Form):
     @classmethod
     def initial_for(cls, intent: Intent) -> dict[str, Any]:
         """Initial values from the mirrored policy (``controls``, ``envelope``) and raw intent."""
-        policy = intent.controls if isinstance(intent.controls, dict) else {}
-        controls = policy.get("controls") if isinstance(policy.get("controls"), dict) else {}
-        envelope = policy.get("envelope") if isinstance(policy.get("envelope"), dict) else {}
+        policy: dict[str, Any] = intent.controls if isinstance(intent.controls, dict) else {}
+        controls: dict[str, Any] = _dict(policy.get("controls"))
+        envelope: dict[str, Any] = _dict(policy.get("envelope"))
         raw = intent.raw if isinstance(intent.raw, dict) else {}
         initial: dict[str, Any] = {"expected_policy_generation": intent.policy_generation}
         for name, remote in cls.ENVELOPE_FIELDS.items():

@@ -183,7 +183,7 @@ class IntentAdmin(AuditModelAdmin):
     # -- pages -------------------------------------------------------------------------
 
     def get_urls(self) -> list[URLPattern]:
-        info = self.opts.app_label, self.opts.model_name
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         views = {
             "refresh": self.refresh_view,
             "observe": self.observe_view,
@@ -196,7 +196,7 @@ class IntentAdmin(AuditModelAdmin):
                 path(
                     f"<path:object_id>/{name}/",
                     self.wrap_view(view),
-                    name="%s_%s_%s" % (*info, name),
+                    name=f"{prefix}_{name}",
                 )
                 for name, view in views.items()
             ),
@@ -368,15 +368,23 @@ class IntentAdmin(AuditModelAdmin):
                 "Changes apply only if nobody else changed the controls since this form was "
                 "opened (policy generation %(generation)s)."
             )
-            % {"generation": intent.policy_generation if intent.policy_generation is not None else "?"},
+            % {
+                "generation": intent.policy_generation
+                if intent.policy_generation is not None
+                else "?"
+            },
         )
 
     # -- actions -----------------------------------------------------------------------
 
-    @admin.action(description=gettext_lazy("Refresh selected intents from AXME"), permissions=["view"])
+    @admin.action(
+        description=gettext_lazy("Refresh selected intents from AXME"), permissions=["view"]
+    )
     def refresh_selected(self, request: HttpRequest, queryset: QuerySet[Intent]) -> None:
         self.report(request, operations.refresh_intents(queryset[:100]))
 
-    @admin.action(description=gettext_lazy("Start observing selected intents"), permissions=["view"])
+    @admin.action(
+        description=gettext_lazy("Start observing selected intents"), permissions=["view"]
+    )
     def observe_selected(self, request: HttpRequest, queryset: QuerySet[Intent]) -> None:
         self.report(request, operations.start_observing(queryset[:1000]))

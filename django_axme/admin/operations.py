@@ -118,7 +118,7 @@ def start_observing(intents: Iterable[Intent]) -> OperationResult:
     ids = [i.intent_id for i in intents if i.intent_id and not i.is_terminal]
     try:
         queued = enqueue(ids) if ids else 0
-    except Exception as exc:  # noqa: BLE001 - a broker outage is a message, not a 500
+    except Exception as exc:
         logger.exception("could not queue observers for %s", ids)
         return OperationResult.failure(
             _("Could not queue the observer (is the Celery broker running?): %(error)s")
@@ -130,9 +130,7 @@ def start_observing(intents: Iterable[Intent]) -> OperationResult:
             _("Nothing to observe: closed, not sent yet, or an observer is already running."),
             messages.WARNING,
         )
-    return OperationResult(
-        True, _("Observer queued for %(count)s intent(s).") % {"count": queued}
-    )
+    return OperationResult(True, _("Observer queued for %(count)s intent(s).") % {"count": queued})
 
 
 def cancel_intent(
@@ -154,8 +152,7 @@ def cancel_intent(
         refresh_intent(intent)
         return OperationResult(
             False,
-            _("AXME refused to cancel: the intent is already closed (%(error)s).")
-            % {"error": exc},
+            _("AXME refused to cancel: the intent is already closed (%(error)s).") % {"error": exc},
             messages.WARNING,
         )
     except AxmeError as exc:
@@ -355,7 +352,8 @@ def refresh_inbox() -> OperationResult:
 
 
 def _last_seqs(intent_ids: list[str]) -> dict[str, int]:
-    return dict(Intent.objects.filter(intent_id__in=intent_ids).values_list("intent_id", "last_seq"))
+    rows = Intent.objects.filter(intent_id__in=intent_ids).values_list("intent_id", "last_seq")
+    return {intent_id: last_seq for intent_id, last_seq in rows if intent_id}
 
 
 def _intents_to_refresh(threads: list[Mapping[str, Any]]) -> list[str]:

@@ -116,8 +116,11 @@ def _merge(events: list[TimelineEntry], decisions: list[TimelineEntry]) -> list[
     merged: list[TimelineEntry] = []
     pending = list(decisions)
     for event in events:
-        while pending and event.at is not None and pending[0].at is not None and (
-            pending[0].at < event.at
+        while (
+            pending
+            and event.at is not None
+            and pending[0].at is not None
+            and (pending[0].at < event.at)
         ):
             merged.append(pending.pop(0))
         merged.append(event)
@@ -132,7 +135,9 @@ def _page_number(raw: Any, num_pages: int) -> int:
     return min(max(number, 1), num_pages)
 
 
-def build_timeline(intent: Intent, page: Any = None, per_page: int = EVENTS_PER_PAGE) -> TimelinePage:
+def build_timeline(
+    intent: Intent, page: Any = None, per_page: int = EVENTS_PER_PAGE
+) -> TimelinePage:
     """The requested page (1-based; default: the newest) of the intent's merged timeline."""
     events_qs = IntentEvent.objects.filter(intent=intent).order_by("seq")
     total = events_qs.count()

@@ -129,6 +129,15 @@ def test_approve_in_the_browser_until_completed(live_server, axme_env, browser_p
     page.locator("#axme-timeline").scroll_into_view_if_needed()
     save_shot(page, "intent-timeline.png", "#axme-timeline")
 
+    # Dark theme: the badges take their colours from the admin's CSS variables.
+    badge = "#axme-current-status .axme-badge"
+    light = page.eval_on_selector(badge, "e => getComputedStyle(e).backgroundColor")
+    page.emulate_media(color_scheme="dark")
+    page.reload()
+    dark = page.eval_on_selector(badge, "e => getComputedStyle(e).backgroundColor")
+    assert light != dark, (light, dark)
+    save_shot(page, "intent-timeline-dark.png", "#axme-timeline")
+
     # The approval itself is now confirmed.
     from django_axme.models import Approval
 

@@ -85,8 +85,11 @@ def test_controls_update_uses_the_generation_and_explains_a_stale_one(
     )
     stale = admin_client.post(
         url("controls", waiting_intent),
-        {"max_retries": "3", "retry_delay_seconds": "30",
-         "expected_policy_generation": str(generation)},
+        {
+            "max_retries": "3",
+            "retry_delay_seconds": "30",
+            "expected_policy_generation": str(generation),
+        },
     )
     assert stale.status_code == 200  # the form again, with an explanation
     html = stale.content.decode()
@@ -97,8 +100,12 @@ def test_controls_update_uses_the_generation_and_explains_a_stale_one(
 
     ok = admin_client.post(
         url("controls", waiting_intent),
-        {"max_retries": "3", "retry_delay_seconds": "30", "remind_after_seconds": "600",
-         "expected_policy_generation": str(generation + 1)},
+        {
+            "max_retries": "3",
+            "retry_delay_seconds": "30",
+            "remind_after_seconds": "600",
+            "expected_policy_generation": str(generation + 1),
+        },
     )
     assert ok.status_code == 302, ok.content[:2000]
     assert any("Controls updated" in t for t in texts(ok)), texts(ok)

@@ -27,14 +27,32 @@ DECIDE, CANCEL, CONTROLS, VIEW = "decide", "cancel", "controls", "view"
 # name, url name, target, POST data, permission needed, GET answer for allowed users
 ENDPOINTS = [
     ("decide", "approval_decide", "approval", {"decision": "approve", "note": "n"}, DECIDE, 405),
-    ("bulk-approve", "approval_changelist", None, {"action": "approve_selected", "post": "yes",
-                                                   "note": "n"}, DECIDE, 200),
-    ("bulk-reject", "approval_changelist", None, {"action": "reject_selected", "post": "yes",
-                                                  "note": "n"}, DECIDE, 200),
+    (
+        "bulk-approve",
+        "approval_changelist",
+        None,
+        {"action": "approve_selected", "post": "yes", "note": "n"},
+        DECIDE,
+        200,
+    ),
+    (
+        "bulk-reject",
+        "approval_changelist",
+        None,
+        {"action": "reject_selected", "post": "yes", "note": "n"},
+        DECIDE,
+        200,
+    ),
     ("cancel", "intent_cancel", "intent", {"reason": "not needed"}, CANCEL, 200),
     ("resume", "intent_resume", "intent", {"reason": "go on"}, CONTROLS, 200),
-    ("controls", "intent_controls", "intent", {"max_retries": "4",
-                                               "expected_policy_generation": "0"}, CONTROLS, 200),
+    (
+        "controls",
+        "intent_controls",
+        "intent",
+        {"max_retries": "4", "expected_policy_generation": "0"},
+        CONTROLS,
+        200,
+    ),
     ("approval-refresh", "approval_refresh", "approval", {}, VIEW, 405),
     ("inbox-refresh", "approval_refresh_inbox", None, {}, VIEW, 405),
     ("intent-refresh", "intent_refresh", "intent", {}, VIEW, 405),
@@ -55,8 +73,12 @@ PERMS_OF_ROLE = {
 
 @pytest.fixture
 def objects(settings):
-    settings.AXME = {**settings.AXME, "BASE_URL": closed_port_url(), "MAX_RETRIES": 0,
-                     "CONNECT_TIMEOUT_SECONDS": 1.0}
+    settings.AXME = {
+        **settings.AXME,
+        "BASE_URL": closed_port_url(),
+        "MAX_RETRIES": 0,
+        "CONNECT_TIMEOUT_SECONDS": 1.0,
+    }
     from django_axme.conf import reset_client
 
     reset_client()
@@ -64,13 +86,19 @@ def objects(settings):
     if broker:
         os.makedirs(broker, exist_ok=True)
     intent = Intent.objects.create(
-        intent_id=str(uuid.uuid4()), intent_type="purchase.approval.v1", status="WAITING",
-        waiting_reason="WAITING_FOR_HUMAN", owner_agent="agent://tests/approvers",
+        intent_id=str(uuid.uuid4()),
+        intent_type="purchase.approval.v1",
+        status="WAITING",
+        waiting_reason="WAITING_FOR_HUMAN",
+        owner_agent="agent://tests/approvers",
         policy_generation=0,
     )
     approval = Approval.objects.create(
-        thread_id=intent.intent_id, intent=intent, remote_intent_id=intent.intent_id,
-        owner_agent="agent://tests/approvers", title="Approve chairs",
+        thread_id=intent.intent_id,
+        intent=intent,
+        remote_intent_id=intent.intent_id,
+        owner_agent="agent://tests/approvers",
+        title="Approve chairs",
     )
     yield {"intent": intent, "approval": approval}
     reset_client()

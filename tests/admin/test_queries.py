@@ -150,15 +150,23 @@ def test_approval_change_page_cost_is_constant(admin_client, admin_user):
     approval = add_approvals([intent])[0]
     url = reverse("admin:django_axme_approval_change", args=[approval.pk])
     ApprovalDecision.objects.create(
-        approval=approval, user=admin_user, decision="approve", idempotency_key="k-0",
-        state="failed", error="boom",
+        approval=approval,
+        user=admin_user,
+        decision="approve",
+        idempotency_key="k-0",
+        state="failed",
+        error="boom",
     )
     small = count_queries(admin_client, url)
     ApprovalDecision.objects.bulk_create(
         [
             ApprovalDecision(
-                approval=approval, user=admin_user, decision="reject",
-                idempotency_key=f"k-{n}", state="failed", error="down",
+                approval=approval,
+                user=admin_user,
+                decision="reject",
+                idempotency_key=f"k-{n}",
+                state="failed",
+                error="down",
             )
             for n in range(1, 60)
         ]

@@ -44,14 +44,22 @@ def assert_clean(response) -> None:
 
 def test_no_secret_on_any_admin_page(admin_client, secret_settings):
     intent = Intent.objects.create(
-        intent_id=str(uuid.uuid4()), intent_type="purchase.approval.v1", status="WAITING",
-        waiting_reason="WAITING_FOR_HUMAN", payload={"amount": 3}, raw={"status": "WAITING"},
-        policy_generation=1, controls={"envelope": {"max_retry_count": 2}},
+        intent_id=str(uuid.uuid4()),
+        intent_type="purchase.approval.v1",
+        status="WAITING",
+        waiting_reason="WAITING_FOR_HUMAN",
+        payload={"amount": 3},
+        raw={"status": "WAITING"},
+        policy_generation=1,
+        controls={"envelope": {"max_retry_count": 2}},
     )
     IntentEvent.objects.create(intent=intent, seq=1, event_type="intent.created", status="CREATED")
     approval = Approval.objects.create(
-        thread_id=intent.intent_id, intent=intent, remote_intent_id=intent.intent_id,
-        title="Approve", owner_agent="agent://x/y",
+        thread_id=intent.intent_id,
+        intent=intent,
+        remote_intent_id=intent.intent_id,
+        title="Approve",
+        owner_agent="agent://x/y",
     )
     pages = [
         reverse("admin:index"),
@@ -68,12 +76,13 @@ def test_no_secret_on_any_admin_page(admin_client, secret_settings):
 
     # Remote failures (connection refused) end up as messages on the next page: still clean.
     posts = [
-        (reverse("admin:django_axme_approval_decide", args=[approval.pk]),
-         {"decision": "approve"}),
+        (reverse("admin:django_axme_approval_decide", args=[approval.pk]), {"decision": "approve"}),
         (reverse("admin:django_axme_intent_refresh", args=[intent.pk]), {}),
         (reverse("admin:django_axme_intent_cancel", args=[intent.pk]), {"reason": "r"}),
-        (reverse("admin:django_axme_intent_controls", args=[intent.pk]),
-         {"max_retries": "5", "expected_policy_generation": "1"}),
+        (
+            reverse("admin:django_axme_intent_controls", args=[intent.pk]),
+            {"max_retries": "5", "expected_policy_generation": "1"},
+        ),
         (reverse("admin:django_axme_approval_refresh_inbox"), {}),
     ]
     for url, data in posts:
