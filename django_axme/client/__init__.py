@@ -22,6 +22,7 @@ from django_axme.client.errors import (
     AxmeTransportError,
     AxmeValidationError,
 )
+from django_axme.client.families import MeshClient
 from django_axme.client.idempotency import IdempotencyStore
 from django_axme.client.streams import StreamCutError
 
@@ -42,5 +43,6 @@ __all__ = [
     "AxmeTransportError",
     "AxmeValidationError",
     "IdempotencyStore",
+    "MeshClient",
     "StreamCutError",
 ]
