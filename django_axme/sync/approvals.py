@@ -162,8 +162,12 @@ def ingest_thread(thread: Mapping[str, Any]) -> Approval | None:
     raw_intent_id = thread.get("intent_id")
     remote_intent_id = raw_intent_id if isinstance(raw_intent_id, str) else ""
     with transaction.atomic():
+        # Locked like the event writer does, so the intent's state cannot change between
+        # this read and the approval's creation (it would leave the approval open).
         intent = (
-            Intent.objects.filter(intent_id=remote_intent_id).first() if remote_intent_id else None
+            Intent.objects.select_for_update().filter(intent_id=remote_intent_id).first()
+            if remote_intent_id
+            else None
         )
         waiting = _waits_for_human(intent, thread)
         human_task = None
@@ -310,6 +314,19 @@ def record_decision(
 
 
 def _lock_decision(decision: ApprovalDecision) -> tuple[ApprovalDecision, Approval]:
+    """Lock the decision's intent, decision and approval rows, in that order.
+
+    The event writer locks the intent first too (then the approvals), so a decision update
+    and an event batch of the same intent run one after the other and never deadlock; this is
+    what lets a confirmation that races with the send's answer be seen by exactly one of them.
+    """
+    intent_pk = (
+        ApprovalDecision.objects.filter(pk=decision.pk)
+        .values_list("approval__intent_id", flat=True)
+        .first()
+    )
+    if intent_pk is not None:
+        list(Intent.objects.select_for_update().filter(pk=intent_pk).values_list("pk"))
     # ``of=("self",)``: the joined user/intent are nullable, and PostgreSQL cannot lock the
     # nullable side of an outer join; only the decision and approval rows need the lock.
     row = (

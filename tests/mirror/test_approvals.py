@@ -284,3 +284,43 @@ def test_racing_deciders_end_with_one_decision(user):
         t.join(timeout=60)
     assert sorted(outcomes) == ["conflict", "conflict", "conflict", "won"]
     assert ApprovalDecision.objects.filter(approval=approval).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("round_", range(6))
+def test_send_answer_racing_the_confirming_event_confirms_once(recorder, round_):
+    """decision_sent and the event that ends the human step arrive at the same time."""
+    intent_id = waiting_intent()
+    approval = ingest_thread(thread_for(intent_id))
+    decision = record_decision(approval, user=None, decision="approve", note="go")
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def send():
+        try:
+            barrier.wait(timeout=30)
+            decision_sent(decision, {"ok": True})
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def events():
+        try:
+            barrier.wait(timeout=30)
+            ingest_events(intent_id, [event(intent_id, 3, "IN_PROGRESS")])
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send), threading.Thread(target=events)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    approval.refresh_from_db()
+    decision.refresh_from_db()
+    assert (approval.status, decision.state) == ("approved", "confirmed")
+    assert len(recorder.named("approval_decided")) == 1
