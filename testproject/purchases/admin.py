@@ -1,4 +1,9 @@
-"""Admin of the example app: create a purchase request (which sends its intent) and follow it."""
+"""Admin of the example app: create a purchase request (which sends its intent) and follow it.
+
+Adding a request submits it (its intent goes out after the admin's transaction commits).
+A submitted request is read-only here: only the receivers move it, and its page shows the
+transcript of every signal they received.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +12,35 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from purchases import services
-from purchases.models import PurchaseEvent, PurchaseRequest, PurchaseStatus
+from purchases.models import PurchaseRequest, PurchaseStatus
 
 STATUS_COLOURS = {
-    PurchaseStatus.DRAFT: "#777",
+    PurchaseStatus.DRAFT: "#6b7280",
     PurchaseStatus.SUBMITTED: "#2f6fb0",
-    PurchaseStatus.PENDING_APPROVAL: "#b07d00",
+    PurchaseStatus.PENDING_APPROVAL: "#a16207",
     PurchaseStatus.APPROVED: "#2f8f5b",
     PurchaseStatus.FULFILLED: "#1e7a3c",
     PurchaseStatus.REJECTED: "#b03030",
     PurchaseStatus.FAILED: "#b03030",
 }
 
-
-class PurchaseEventInline(admin.TabularInline):
-    model = PurchaseEvent
-    extra = 0
-    can_delete = False
-    fields = ["created_at", "signal", "intent_status", "from_status", "to_status", "message"]
-    readonly_fields = fields
-    verbose_name_plural = _("what the app received (signal transcript)")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+ADD_FIELDS = ["item", "amount", "requester", "note"]
+VIEW_FIELDS = [
+    "item",
+    "amount",
+    "requester",
+    "note",
+    "status_badge",
+    "needs_approval",
+    "intent_link",
+    "created_at",
+    "updated_at",
+    "transcript",
+]
 
 
 @admin.register(PurchaseRequest)
@@ -48,34 +55,23 @@ class PurchaseRequestAdmin(admin.ModelAdmin):
         "intent_link",
         "updated_at",
     ]
+    list_display_links = ["id", "item"]
     list_filter = ["status", "needs_approval"]
     search_fields = ["item", "requester", "intent__intent_id"]
     list_select_related = ["intent"]
 
-    def get_inlines(self, request: HttpRequest, obj: Any = None) -> list[Any]:
-        # The transcript exists only once the request has been submitted.
-        return [] if obj is None else [PurchaseEventInline]
-
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        if obj is None:
-            return ["item", "amount", "requester", "note"]
-        return [
-            "item",
-            "amount",
-            "requester",
-            "note",
-            "status",
-            "needs_approval",
-            "intent_link",
-            "created_at",
-            "updated_at",
-        ]
+        return ADD_FIELDS if obj is None else VIEW_FIELDS
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        if obj is None:
-            return []
-        # Only the receivers change a submitted request.
-        return self.get_fields(request, obj)
+        return [] if obj is None else VIEW_FIELDS
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Submitted requests are view-only: their status belongs to the receivers.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and (obj is None or obj.is_final)
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         initial = super().get_changeform_initial_data(request)
@@ -85,20 +81,15 @@ class PurchaseRequestAdmin(admin.ModelAdmin):
     def save_model(
         self, request: HttpRequest, obj: PurchaseRequest, form: Any, change: bool
     ) -> None:
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        # The admin wraps this view in a transaction: the intent goes out after it commits.
+        # Only reached when adding. The admin wraps this view in a transaction: the intent
+        # goes out after it commits.
         services.submit(obj, user=request.user)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None or obj.is_final
 
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, obj: PurchaseRequest) -> str:
         return format_html(
             '<span style="color:#fff;background:{};padding:2px 8px;border-radius:8px">{}</span>',
-            STATUS_COLOURS.get(obj.status, "#777"),
+            STATUS_COLOURS.get(obj.status, "#6b7280"),
             obj.get_status_display(),
         )
 
@@ -112,3 +103,33 @@ class PurchaseRequestAdmin(admin.ModelAdmin):
         except NoReverseMatch:
             return str(label)
         return format_html('<a href="{}">{}</a> [{}]', url, label, obj.intent.status)
+
+    @admin.display(description=_("signals received (transcript)"))
+    def transcript(self, obj: PurchaseRequest) -> str:
+        events = list(obj.events.order_by("created_at", "id"))
+        if not events:
+            return str(_("No signal received yet."))
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    f"{e.created_at:%H:%M:%S}",
+                    e.signal,
+                    e.intent_status,
+                    f"{e.from_status} → {e.to_status}" if e.changed_status else e.to_status,
+                    e.message,
+                )
+                for e in events
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>"
+            "</thead><tbody>{}</tbody></table>",
+            _("time"),
+            _("signal"),
+            _("intent status"),
+            _("request status"),
+            _("message"),
+            rows,
+        )

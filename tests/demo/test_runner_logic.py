@@ -118,4 +118,19 @@ def test_adding_a_purchase_in_the_admin_sends_its_intent_through_the_outbox(
     page = admin_client.get(f"/admin/purchases/purchaserequest/{purchase.pk}/change/")
     assert page.status_code == 200
     assert b"(in the outbox)" in page.content
+    assert b"No signal received yet." in page.content
+    assert b'name="_save"' not in page.content  # submitted requests are view-only
+    PurchaseEvent.objects.create(
+        purchase=purchase,
+        signal="approval_requested",
+        from_status="draft",
+        to_status="pending_approval",
+    )
+    page = admin_client.get(f"/admin/purchases/purchaserequest/{purchase.pk}/change/")
+    assert b"<code>approval_requested</code>" in page.content
+    assert "draft → pending_approval".encode() in page.content
+    assert (
+        admin_client.post(f"/admin/purchases/purchaserequest/{purchase.pk}/change/", {}).status_code
+        == 403
+    )
     assert admin_client.get("/admin/purchases/purchaserequest/").status_code == 200
