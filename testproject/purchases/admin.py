@@ -52,7 +52,7 @@ class PurchaseRequestAdmin(admin.ModelAdmin):
         "requester",
         "status_badge",
         "needs_approval",
-        "intent_link",
+        "intent_short",
         "updated_at",
     ]
     list_display_links = ["id", "item"]
@@ -95,9 +95,17 @@ class PurchaseRequestAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("AXME intent"))
     def intent_link(self, obj: PurchaseRequest) -> str:
+        return self._intent_link(obj, short=False)
+
+    @admin.display(description=_("AXME intent"))
+    def intent_short(self, obj: PurchaseRequest) -> str:
+        return self._intent_link(obj, short=True)
+
+    def _intent_link(self, obj: PurchaseRequest, *, short: bool) -> str:
         if obj.intent is None:
             return "-"
-        label = obj.intent.intent_id or _("(in the outbox)")
+        remote_id = obj.intent.intent_id
+        label = (remote_id[:8] + "…" if short else remote_id) if remote_id else _("(in the outbox)")
         try:
             url = reverse("admin:django_axme_intent_change", args=[obj.intent.pk])
         except NoReverseMatch:
