@@ -97,9 +97,9 @@ def parse_event(raw: Any, *, intent_id: str | None) -> RemoteEvent | None:
     """A :class:`RemoteEvent`, or ``None`` (logged with the intent id) for a malformed event.
 
     Malformed means: not an object, ``seq`` missing, not an integer (booleans and numeric
-    strings included), or below 1. Everything else is tolerated: an unknown status is kept,
-    a missing status on a terminal event type is derived from the type, bad timestamps and
-    non-object details are dropped.
+    strings included), or below 1, or an ``intent_id`` naming another intent. Everything else
+    is tolerated: an unknown status is kept, a missing status on a terminal event type is
+    derived from the type, bad timestamps and non-object details are dropped.
     """
     if not isinstance(raw, Mapping):
         logger.warning(
@@ -111,6 +111,15 @@ def parse_event(raw: Any, *, intent_id: str | None) -> RemoteEvent | None:
         logger.warning(
             "intent %s: skipped a malformed event (seq %r is not a positive integer)",
             intent_id,
+            seq,
+        )
+        return None
+    owner = raw.get("intent_id")
+    if intent_id and isinstance(owner, str) and owner and owner != intent_id:
+        logger.warning(
+            "intent %s: skipped a malformed event (it belongs to intent %s, seq %s)",
+            intent_id,
+            owner,
             seq,
         )
         return None

@@ -162,6 +162,7 @@ def test_unknown_status_is_kept_raw_and_logged(
         {"seq": 2.5, "status": "DELIVERED"},
         {"seq": True, "status": "DELIVERED"},
         {"seq": 0, "status": "DELIVERED"},
+        {"seq": 3, "status": "DELIVERED", "intent_id": "someone-else"},
     ],
 )
 def test_malformed_events_are_logged_and_skipped(
