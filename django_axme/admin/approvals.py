@@ -239,6 +239,8 @@ class ApprovalAdmin(AuditModelAdmin):
             outcome=form.cleaned_data.get("outcome") or "",
         )
         messages.add_message(request, _LEVELS[result.outcome], result.message)
+        if result.decision is not None:
+            self.log_change(request, approval, result.message[:1000])
         return self.redirect_to(approval)
 
     def refresh_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -331,6 +333,8 @@ class ApprovalAdmin(AuditModelAdmin):
         for approval in approvals:
             result = decisions.decide(approval, user=request.user, decision=decision, note=note)
             outcomes[result.outcome] += 1
+            if result.decision is not None:
+                self.log_change(request, approval, result.message[:1000])
             if not result.ok:
                 messages.add_message(request, _LEVELS[result.outcome], result.message)
         sent = outcomes[decisions.Outcome.SENT]

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from django_axme.admin.operations import OperationResult
 from django_axme.conf import get_setting
@@ -95,7 +96,10 @@ class AuditModelAdmin(admin.ModelAdmin):
 
         obj = self.get_object(request, object_id)
         if obj is None:
-            raise Http404(f"{self.opts.verbose_name} {object_id!r} does not exist")
+            raise Http404(
+                gettext("%(name)s %(id)r does not exist")
+                % {"name": self.opts.verbose_name, "id": object_id}
+            )
         return obj
 
     def change_url(self, obj: Any) -> str:
@@ -104,8 +108,12 @@ class AuditModelAdmin(admin.ModelAdmin):
             args=[obj.pk],
         )
 
-    def report(self, request: HttpRequest, result: OperationResult) -> None:
+    def report(self, request: HttpRequest, result: OperationResult, obj: Any = None) -> None:
+        """Show the result as a message; when ``obj`` is given, also write it to the object's
+        admin history (Django's ``LogEntry``), so "History" lists who did what."""
         messages.add_message(request, result.level, result.message)
+        if obj is not None:
+            self.log_change(request, obj, str(result.message)[:1000])
 
     def render_change_page(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any]

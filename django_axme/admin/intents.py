@@ -296,6 +296,7 @@ class IntentAdmin(AuditModelAdmin):
                 operations.cancel_intent(
                     intent, reason=form.cleaned_data["reason"], user=request.user
                 ),
+                intent,
             )
             return self.redirect_to(intent)
         return self._form_page(
@@ -319,6 +320,7 @@ class IntentAdmin(AuditModelAdmin):
                 operations.resume_intent(
                     intent, reason=form.cleaned_data["reason"], user=request.user
                 ),
+                intent,
             )
             return self.redirect_to(intent)
         return self._form_page(
@@ -351,7 +353,7 @@ class IntentAdmin(AuditModelAdmin):
                     reason=form.cleaned_data.get("reason") or "",
                     user=request.user,
                 )
-                self.report(request, result)
+                self.report(request, result, intent)
                 if result.ok or not result.data.get("stale"):
                     return self.redirect_to(intent)
                 intent.refresh_from_db()

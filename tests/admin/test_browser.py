@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from tests.admin.conftest import OWNER, _user, create_remote_intent
 
@@ -58,6 +59,9 @@ def browser_page(monkeypatch):
         finally:
             context.close()
             browser.close()
+            # The test body's ORM calls ran while Playwright's loop was current; close what
+            # they opened here, or PostgreSQL refuses to drop the test database later.
+            connections.close_all()
 
 
 def save_shot(page, name: str, selector: str | None = None) -> Path:
