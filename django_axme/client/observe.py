@@ -5,36 +5,21 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import closing
 from typing import Any
 
 from django_axme.client._args import non_negative_int, path_segment
 from django_axme.client.compat import canonical_statuses, is_terminal_event
 from django_axme.client.errors import AxmeAPIError, AxmeTransportError
 from django_axme.client.intents import IntentsMixin
+from django_axme.client.ordering import EventOrderer
 from django_axme.client.streams import StreamCutError, StreamingMixin
 
 logger = logging.getLogger("django_axme.client")
 
 # Stream answers that mean "no SSE here, poll instead".
 STREAM_UNAVAILABLE_STATUSES = frozenset({404, 405, 501})
-
-
-class _SeqFilter:
-    """Keeps the highest ``seq`` seen and drops events at or below it (duplicates, replays).
-    Events without an integer ``seq`` pass through."""
-
-    def __init__(self, since: int) -> None:
-        self.last = since
-
-    def accept(self, event: dict[str, Any]) -> bool:
-        seq = event.get("seq")
-        if isinstance(seq, bool) or not isinstance(seq, int):
-            return True
-        if seq <= self.last:
-            return False
-        self.last = seq
-        return True
 
 
 class ObserveMixin(IntentsMixin, StreamingMixin):
@@ -65,7 +50,7 @@ class ObserveMixin(IntentsMixin, StreamingMixin):
 
     def _intent_window(
         self, intent_id: str, since: int, wait_seconds: int, trace_id: str | None
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any], None, None]:
         return self._stream_window(
             f"/v1/intents/{path_segment(intent_id, 'intent_id')}/events/stream",
             params={"since": str(since), "wait_seconds": str(wait_seconds)},
@@ -73,6 +58,44 @@ class ObserveMixin(IntentsMixin, StreamingMixin):
             trace_id=trace_id,
             context=f"intent {intent_id}",
         )
+
+    def _fill_gap(
+        self, intent_id: str, order: EventOrderer, trace_id: str | None
+    ) -> list[dict[str, Any]]:
+        """Read the events the stream skipped from ``GET /events?since=<last>``; return
+        everything that releases, in ``seq`` order."""
+        logger.info(
+            "intent %s: seq %s missing on the stream; reading them from the events list",
+            intent_id,
+            ", ".join(str(s) for s in order.missing()),
+        )
+        return order.fill(self._poll_events(intent_id, order.last, trace_id))
+
+    def _ordered_window(
+        self, intent_id: str, order: EventOrderer, wait_seconds: int, trace_id: str | None
+    ) -> Iterator[dict[str, Any]]:
+        """One stream window from ``order.last``, put in ``seq`` order by ``order``.
+
+        An event that arrives ahead of a missing ``seq`` is held until the stream delivers
+        the missing one; when the hole stays open too long (see
+        :class:`~django_axme.client.ordering.EventOrderer`) or the window ends with it open,
+        the missing events are read from the events list and released before the held
+        event. A cut connection is re-raised (as :class:`StreamCutError`) after that fill.
+        HTTP errors opening the stream raise before anything is yielded.
+        """
+        cut: StreamCutError | None = None
+        with closing(self._intent_window(intent_id, order.last, wait_seconds, trace_id)) as frames:
+            try:
+                for event in frames:
+                    yield from order.offer(event)
+                    if order.gap_overdue():
+                        yield from self._fill_gap(intent_id, order, trace_id)
+            except StreamCutError as exc:
+                cut = exc
+        if order.has_gap:
+            yield from self._fill_gap(intent_id, order, trace_id)
+        if cut is not None:
+            raise cut
 
     def observe_window(
         self,
@@ -84,24 +107,27 @@ class ObserveMixin(IntentsMixin, StreamingMixin):
     ) -> Iterator[dict[str, Any]]:
         """Read ONE stream window (for bounded Celery slices).
 
-        Yields events with ``seq > since`` in strictly increasing ``seq`` order (duplicates
-        and events at or below the last yielded ``seq`` are dropped). Returns at
-        ``stream.timeout``, at end of stream, after a terminal event, or when the connection
-        is cut mid-window (logged; the caller resumes from its cursor). When the stream is
-        unavailable (404/405/501) it polls ``GET /events?since=`` once instead; an unknown
-        intent then raises :class:`~django_axme.client.errors.AxmeNotFoundError`.
+        Yields each event with ``seq > since`` once, in ``seq`` order, without gaps:
+        duplicates and events at or below the last yielded ``seq`` are dropped, and an
+        event that arrives ahead of a missing ``seq`` (frames swapped or lost on the
+        stream) is held back until the missing events arrive on the stream or are read
+        from ``GET /events?since=<last yielded seq>``. The highest ``seq`` yielded is
+        therefore a safe cursor to resume from. Returns at ``stream.timeout``, at end of
+        stream, right after a terminal event, or when the connection is cut mid-window
+        (logged; the caller resumes from its cursor). When the stream is unavailable
+        (404/405/501) it polls ``GET /events?since=`` once instead; an unknown intent then
+        raises :class:`~django_axme.client.errors.AxmeNotFoundError`.
         """
         since = non_negative_int(since, "since")
         if isinstance(wait_seconds, bool) or not isinstance(wait_seconds, int) or wait_seconds < 1:
             raise ValueError(f"wait_seconds must be an integer >= 1, got {wait_seconds!r}")
         trace_id = self._trace_id(trace_id)
-        seen = _SeqFilter(since)
+        order = EventOrderer(since, context=f"intent {intent_id}")
         try:
-            for event in self._intent_window(intent_id, since, wait_seconds, trace_id):
-                if seen.accept(event):
-                    yield event
-                    if is_terminal_event(event):
-                        return
+            for event in self._ordered_window(intent_id, order, wait_seconds, trace_id):
+                yield event
+                if is_terminal_event(event):
+                    return
             return
         except AxmeAPIError as exc:
             if exc.status_code not in STREAM_UNAVAILABLE_STATUSES:
@@ -109,11 +135,10 @@ class ObserveMixin(IntentsMixin, StreamingMixin):
         except StreamCutError as exc:
             logger.info("intent %s: window ended early (%s)", intent_id, exc)
             return
-        for event in self._poll_events(intent_id, since, trace_id):
-            if seen.accept(event):
-                yield event
-                if is_terminal_event(event):
-                    return
+        for event in order.fill(self._poll_events(intent_id, order.last, trace_id)):
+            yield event
+            if is_terminal_event(event):
+                return
 
     def observe(
         self,
@@ -128,13 +153,16 @@ class ObserveMixin(IntentsMixin, StreamingMixin):
     ) -> Iterator[dict[str, Any]]:
         """Yield the intent's events until a terminal one (inclusive) or the timeout.
 
-        Each round reads one SSE window, then polls ``GET /events?since=<highest seq>``;
-        when nothing new came it sleeps ``poll_interval_seconds``. A connection cut
-        mid-window resumes from the highest ``seq`` seen: no event is repeated or lost.
-        A stream answered with 404/405/501 switches to polling only. ``terminal_states``
-        adds statuses to stop at (aliases RESOLVED, CANCELLED, EXPIRED accepted); the real
-        terminal statuses always stop. Raises :class:`TimeoutError` after
-        ``timeout_seconds``.
+        Yields each event with ``seq > since`` once, in ``seq`` order, without gaps: an
+        event that arrives ahead of a missing ``seq`` is held back until the missing ones
+        arrive on the stream or are read from ``GET /events?since=<last yielded seq>``;
+        duplicates and replays are dropped. Each round reads one SSE window, then polls
+        ``GET /events?since=<highest seq>``; when nothing new came it sleeps
+        ``poll_interval_seconds``. A connection cut mid-window resumes from the highest
+        ``seq`` yielded. A stream answered with 404/405/501 switches to polling only.
+        ``terminal_states`` adds statuses to stop at (aliases RESOLVED, CANCELLED, EXPIRED
+        accepted); the real terminal statuses always stop. Raises :class:`TimeoutError`
+        after ``timeout_seconds``.
         """
         since = non_negative_int(since, "since")
         if isinstance(wait_seconds, bool) or not isinstance(wait_seconds, int) or wait_seconds < 1:
@@ -168,7 +196,7 @@ class ObserveMixin(IntentsMixin, StreamingMixin):
         stop_at: frozenset[str],
     ) -> Iterator[dict[str, Any]]:
         deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
-        seen = _SeqFilter(since)
+        order = EventOrderer(since, context=f"intent {intent_id}")
         stream_available = True
 
         def seconds_left() -> float:
@@ -184,11 +212,10 @@ class ObserveMixin(IntentsMixin, StreamingMixin):
             window = wait_seconds if deadline is None else max(1, min(wait_seconds, int(left)))
             if stream_available:
                 try:
-                    for event in self._intent_window(intent_id, seen.last, window, trace_id):
-                        if seen.accept(event):
-                            yield event
-                            if is_terminal_event(event, stop_at):
-                                return
+                    for event in self._ordered_window(intent_id, order, window, trace_id):
+                        yield event
+                        if is_terminal_event(event, stop_at):
+                            return
                 except AxmeAPIError as exc:
                     if exc.status_code not in STREAM_UNAVAILABLE_STATUSES:
                         raise
@@ -199,14 +226,13 @@ class ObserveMixin(IntentsMixin, StreamingMixin):
                     )
                     stream_available = False
                 except AxmeTransportError as exc:
-                    logger.info("intent %s: %s; resuming after seq %d", intent_id, exc, seen.last)
+                    logger.info("intent %s: %s; resuming after seq %d", intent_id, exc, order.last)
             got_new = False
-            for event in self._poll_events(intent_id, seen.last, trace_id):
-                if seen.accept(event):
-                    got_new = True
-                    yield event
-                    if is_terminal_event(event, stop_at):
-                        return
+            for event in order.fill(self._poll_events(intent_id, order.last, trace_id)):
+                got_new = True
+                yield event
+                if is_terminal_event(event, stop_at):
+                    return
             if not got_new:
                 pause = min(poll_interval_seconds, seconds_left())
                 if pause > 0:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from typing import Any
 
 from django_axme.client.errors import AxmeTransportError
@@ -29,7 +29,7 @@ class StreamingMixin(BaseClient):
         wait_seconds: int,
         trace_id: str | None,
         context: str,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any], None, None]:
         """Yield the JSON payload of each ``intent.*`` frame of one window, incrementally.
 
         Opening the stream follows the read retry rules; HTTP errors raise the

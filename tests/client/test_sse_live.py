@@ -6,6 +6,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -142,3 +143,51 @@ def test_cut_connection_resumes_from_last_seq(serve) -> None:
     assert [e["seq"] for e in events] == [1, 2, 3, 4]
     stream_sinces = [q["since"][0] for p, q in server.requests if p.endswith("/stream")]
     assert stream_sinces[0] == "0" and stream_sinces[-1] == "3"
+
+
+def test_a_hole_that_stays_open_is_filled_while_the_window_is_still_open(serve) -> None:
+    """seq 2 is lost on the stream. Once the hole has been open for a second, the next frame
+    makes the client read seq 2 from the events list, so seq 2 and 3 are yielded while the
+    server still holds the window open (it waits for the client to see seq 4 before it
+    sends the terminal seq 5)."""
+    saw_four = threading.Event()
+    server_waited: list[bool] = []
+
+    def handle(h: BaseHTTPRequestHandler, q) -> None:
+        if h.path.split("?")[0].endswith("/events"):
+            since = int(q.get("since", ["0"])[0])
+            events = [
+                {"intent_id": "i", "seq": s, "event_type": "intent.in_progress"}
+                for s in (1, 2, 3, 4)
+                if s > since
+            ]
+            body = json.dumps({"ok": True, "events": events}).encode()
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body)
+            return
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.wfile.write(_frame(1) + _frame(3))  # seq 2 lost
+        h.wfile.flush()
+        time.sleep(1.2)
+        h.wfile.write(_frame(4))
+        h.wfile.flush()
+        server_waited.append(saw_four.wait(10))
+        h.wfile.write(_frame(5, "intent.completed", "COMPLETED"))
+        h.close_connection = True
+
+    server = serve(handle)
+    client = make_client(base_url=server.url)
+    seqs = []
+    for event in client.observe_window("i", wait_seconds=30):
+        seqs.append(event["seq"])
+        if event["seq"] == 4:
+            saw_four.set()
+    assert seqs == [1, 2, 3, 4, 5]
+    assert server_waited == [True], "seq 4 was held until the window ended"
+    assert [q.get("since") for p, q in server.requests if p.endswith("/events")] == [["1"]]
