@@ -13,3 +13,7 @@ AXME = {**AXME, **json.loads(os.environ.get("AXME_BENCH_AXME", "{}"))}
 CELERY_IMPORTS = ["benchmarks.probe"]
 CELERY_BEAT_SCHEDULE: dict = {}
 LOGGING["loggers"]["django_axme"]["level"] = "WARNING"  # noqa: F405
+if CELERY_BROKER_URL.startswith("filesystem://"):  # noqa: F405
+    from django_axme.celery import FILESYSTEM_TRANSPORT
+
+    CELERY_BROKER_TRANSPORT = FILESYSTEM_TRANSPORT

@@ -14,9 +14,13 @@ starts a worker for that queue (see ``docs/deployment.rst``).
 
 from __future__ import annotations
 
+import os
+import time
+import uuid
 from typing import Any
 
 from celery.schedules import crontab
+from kombu.transport import filesystem as _kombu_filesystem
 
 #: Names of every django-axme task (stable: they appear in brokers and beat schedules).
 SEND_INTENT_TASK = "django_axme.tasks.send_intent"
@@ -99,3 +103,40 @@ def task_routes() -> dict[str, dict[str, str]]:
     if not queue:
         return {}
     return {name: {"queue": queue} for name in OBSERVER_TASKS}
+
+
+class FilesystemChannel(_kombu_filesystem.Channel):
+    """kombu's filesystem channel, with messages written atomically.
+
+    kombu's own ``_put`` creates the message file under its final name and then writes it, so
+    a consumer in another process can pick the file up while it is still empty, fail to
+    decode it and lose the message. Here the message is written to a hidden temporary name in
+    the same folder and renamed into place (atomic on POSIX): a consumer sees a complete
+    message or none.
+    """
+
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+        from kombu.exceptions import ChannelError
+        from kombu.utils.json import dumps
+
+        name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        final = os.path.join(self.data_folder_out, name)
+        temporary = os.path.join(self.data_folder_out, f".{name}.part")
+        try:
+            with open(temporary, "wb") as fh:
+                fh.write(dumps(payload).encode())
+            os.replace(temporary, final)
+        except OSError as exc:
+            raise ChannelError(f"Cannot add file {final!r} to directory") from exc
+
+
+class FilesystemTransport(_kombu_filesystem.Transport):
+    """The no-server filesystem broker with atomic message files (see
+    :class:`FilesystemChannel`). Use it with ``CELERY_BROKER_URL = "filesystem://"`` and
+    ``CELERY_BROKER_TRANSPORT = "django_axme.celery:FilesystemTransport"``."""
+
+    Channel = FilesystemChannel
+
+
+#: Value for ``CELERY_BROKER_TRANSPORT`` with the filesystem broker.
+FILESYSTEM_TRANSPORT = "django_axme.celery:FilesystemTransport"

@@ -78,7 +78,7 @@ def use_broker(url: str, transport_options: dict[str, Any] | None = None) -> Ite
     from celery import current_app
 
     app = current_app._get_current_object()
-    old = (app.conf.broker_url, app.conf.broker_transport_options)
+    old = (app.conf.broker_url, app.conf.broker_transport_options, app.conf.broker_transport)
 
     def reset() -> None:
         # Forget the app's pools (kombu keeps its own per-URL pools, which stay usable).
@@ -88,12 +88,18 @@ def use_broker(url: str, transport_options: dict[str, Any] | None = None) -> Ite
 
     app.conf.broker_url = url
     app.conf.broker_transport_options = transport_options or {}
+    if url.startswith("filesystem://"):
+        from django_axme.celery import FILESYSTEM_TRANSPORT
+
+        app.conf.broker_transport = FILESYSTEM_TRANSPORT
+    else:
+        app.conf.broker_transport = None
     reset()
     try:
         yield
     finally:
         reset()
-        app.conf.broker_url, app.conf.broker_transport_options = old
+        app.conf.broker_url, app.conf.broker_transport_options, app.conf.broker_transport = old
 
 
 def wait_until(

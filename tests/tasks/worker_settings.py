@@ -20,3 +20,7 @@ CELERY_BEAT_SCHEDULE = beat_schedule(
     inbox_seconds=float(os.environ.get("AXME_TEST_INBOX_SECONDS", "2")),
 )
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+if CELERY_BROKER_URL.startswith("filesystem://"):  # noqa: F405
+    from django_axme.celery import FILESYSTEM_TRANSPORT
+
+    CELERY_BROKER_TRANSPORT = FILESYSTEM_TRANSPORT
