@@ -36,7 +36,7 @@ from . import (
     routes_mcp,
 )
 from .http_types import EmulatorRequest, EmulatorResponse
-from .routes_table import RequestContext, Router
+from .routes_table import RequestContext, Route, Router
 from .state_errors import (
     EmulatorAuthError,
     EmulatorConflict,
@@ -267,7 +267,7 @@ class Gateway:
             with self.transaction():
                 self.expire_deadlines()
                 if method in _MUTATING and ctx.idempotency_key:
-                    result = self._idempotent(f"{method} {path}", ctx, matched.handler)
+                    result = self._idempotent(f"{method} {path}", ctx, matched)
                 else:
                     result = matched.handler(self, ctx)
         if isinstance(result, EmulatorResponse):
@@ -275,20 +275,21 @@ class Gateway:
         status, payload = result
         return EmulatorResponse.json(status, payload)
 
-    def _idempotent(self, operation: str, ctx: RequestContext, handler: Any) -> Any:
+    def _idempotent(self, operation: str, ctx: RequestContext, matched: Route) -> Any:
         key = ctx.idempotency_key or ""
         if len(key) > 255:
             raise EmulatorValidationError(
                 "Idempotency-Key: must be at most 255 characters", field="Idempotency-Key"
             )
-        raw_digest = hashlib.sha256(ctx.request.body or b"").hexdigest()
+        # Parsed bodies compare as canonical JSON; raw bodies (MCP, uploads) byte for byte.
+        raw_digest = hashlib.sha256(ctx.request.body or b"").hexdigest() if matched.raw else ""
         fingerprint = sha256_hex(
             canonical_json(
                 {"body": ctx.body, "raw": raw_digest, "query": sorted(ctx.query.items())}
             )
         )
         return self.run_idempotent(
-            ctx.scope, operation, key, fingerprint, lambda: handler(self, ctx)
+            ctx.scope, operation, key, fingerprint, lambda: matched.handler(self, ctx)
         )
 
     def run_idempotent(
