@@ -130,7 +130,12 @@ def baseline_child(url: str, ids_file: str, out_file: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--intents", type=int, default=1000, help="open intents (default 1000)")
-    parser.add_argument("--spread", type=float, default=30.0, help="paced phase length, seconds")
+    parser.add_argument(
+        "--spread",
+        type=float,
+        default=120.0,
+        help="paced phase length in seconds (4 events per intent; default 120)",
+    )
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     parser.add_argument(
         "--broker-url",
@@ -212,9 +217,8 @@ def main() -> None:
     print(f"creating {args.intents} intents (+{args.intents} for the baseline) ...", flush=True)
     ours = create(args.intents)
     theirs = [] if args.skip_baseline else create(args.intents)
-    for intent_id in ours:
+    for intent_id in ours:  # mirrored without events: the worker catches up from seq 0
         sync.ingest_intent(gateway.get_intent(intent_id))
-        sync.ingest_events(intent_id, gateway.events(intent_id))
     connection.close()
 
     env = {
@@ -312,8 +316,17 @@ def run_ours(
     signals_path: Path,
     worker: Any,
 ) -> dict[str, Any]:
+    from django_axme.models import Intent
+
     n = len(ids)
-    time.sleep(min(10.0, 2.0 + n / 250))  # readers connect
+    started = time.time()
+    deadline = time.monotonic() + 300
+    while Intent.objects.filter(intent_id__in=ids, last_seq__lt=2).exists():
+        if time.monotonic() > deadline or worker.poll() is not None:
+            raise SystemExit("worker did not catch up with the initial events (see worker.log)")
+        time.sleep(0.5)
+    catch_up = time.time() - started
+    print(f"catch-up: {2 * n} initial events mirrored in {catch_up:.1f} s", flush=True)
     print(f"burst: {n} events at once ...", flush=True)
     first = time.time()
     for intent_id in ids:
@@ -331,6 +344,7 @@ def run_ours(
     terminal = {(i, int(gateway.events(i)[-1]["seq"])) for i in ids}
     terminal_lat = [seen[k] - emitted[k] for k in terminal]
     return {
+        "catch_up": catch_up,
         "burst_rate": burst_rate,
         "burst_seconds": last - first,
         "paced_rate": len(paced_keys) / args.spread,
