@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from purchases.demo.admin_http import _FormFinder, page_messages
-from purchases.demo.runner import DemoFailure, parse_args, pick_port
+from purchases.demo.runner import VAR_DIR_MARKER, DemoFailure, parse_args, pick_port, reset_var_dir
 from purchases.demo.transcript import check_outcome, render_transcript
 from purchases.models import PurchaseEvent, PurchaseRequest
 
@@ -31,6 +31,37 @@ def test_parse_args_defaults() -> None:
     options = parse_args([])
     assert options.headless is False and options.timeout == 120.0
     assert parse_args(["--headless", "--port", "0"]).port == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--port", "70000"], "a port is 0-65535"),
+        (["--emulator-port", "-1"], "a port is 0-65535"),
+        (["--timeout", "3"], "must be at least 10 seconds"),
+        (["--worker-delay", "-0.5"], "must be at least 0 seconds"),
+    ],
+)
+def test_parse_args_names_bad_values(argv: list[str], message: str, capsys: Any) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_reset_var_dir_wipes_only_its_own_directory(tmp_path: Any) -> None:
+    demo_dir = tmp_path / "demo"
+    reset_var_dir(demo_dir)
+    (demo_dir / "db.sqlite3").write_text("old run")
+    reset_var_dir(demo_dir)
+    assert sorted(p.name for p in demo_dir.iterdir()) == [VAR_DIR_MARKER]
+
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    with pytest.raises(DemoFailure, match="not created by the demo; refusing to wipe it"):
+        reset_var_dir(precious)
+    assert (precious / "thesis.tex").read_text() == "years of work"
+    reset_var_dir(tmp_path / "empty-is-fine")
 
 
 def test_admin_page_helpers() -> None:

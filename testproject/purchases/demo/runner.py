@@ -76,13 +76,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="interface for every server")
     parser.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=None,
         help=f"web server port (default {DEFAULT_WEB_PORT}, or a free one if taken; 0 = any)",
     )
     parser.add_argument(
         "--emulator-port",
-        type=int,
+        type=_port,
         default=None,
         help=f"emulator port (default {DEFAULT_EMULATOR_PORT}, or a free one if taken; 0 = any)",
     )
@@ -98,13 +98,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds(10),
         default=120.0,
         help="headless: seconds for the whole run before it gives up (default 120)",
     )
     parser.add_argument(
         "--worker-delay",
-        type=float,
+        type=_seconds(0),
         default=1.0,
         help="seconds the simulated agents take for each step (default 1)",
     )
@@ -122,6 +122,45 @@ def pick_port(host: str, wanted: int | None, default: int) -> int:
                 continue
             return int(sock.getsockname()[1])
     raise DemoFailure(f"port {wanted} on {host} is in use; pick another with a flag")
+
+
+VAR_DIR_MARKER = ".django-axme-demo"
+
+
+def reset_var_dir(path: Path) -> None:
+    """Empty ``path`` for a fresh run; refuse if it holds files the demo did not create.
+
+    The demo's var dir carries a marker file; any other non-empty directory (a mistyped
+    ``--var-dir``) is left alone and reported.
+    """
+    if path.exists():
+        if not path.is_dir():
+            raise DemoFailure(f"--var-dir {path} is not a directory")
+        if any(path.iterdir()) and not (path / VAR_DIR_MARKER).exists():
+            raise DemoFailure(
+                f"--var-dir {path} is not empty and was not created by the demo; "
+                "refusing to wipe it (pick an empty or new directory)"
+            )
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    (path / VAR_DIR_MARKER).write_text("created by scripts/demo; wiped at each start\n")
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535 (0 = any free port), got {value}")
+    return value
+
+
+def _seconds(minimum: float) -> Any:
+    def parse(text: str) -> float:
+        value = float(text)
+        if not value >= minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum:g} seconds, got {text}")
+        return value
+
+    return parse
 
 
 class Console:
@@ -168,9 +207,7 @@ class Demo:
     def prepare(self) -> None:
         """Fresh var dir, environment for every process, Django, migrations, the admin user."""
         say = self.console.say
-        if self.var_dir.exists():
-            shutil.rmtree(self.var_dir)
-        self.var_dir.mkdir(parents=True)
+        reset_var_dir(self.var_dir)
         host = self.options.host
         web_port = pick_port(host, self.options.port, DEFAULT_WEB_PORT)
         emulator_port = pick_port(host, self.options.emulator_port, DEFAULT_EMULATOR_PORT)
@@ -528,7 +565,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except (DemoFailure, RuntimeError) as exc:  # RuntimeError: a child failed to start
         demo.console.say(f"DEMO FAILED: {exc}")
-        demo.console.say(f"Logs: {demo.var_dir / 'logs'}")
+        if (demo.var_dir / "logs").is_dir():
+            demo.console.say(f"Logs: {demo.var_dir / 'logs'}")
         return 1
     finally:
         demo.stop()
