@@ -113,3 +113,21 @@ def test_cancel_is_written_to_the_admin_history(admin_client, settings):
     admin_client.post(url, {"reason": "duplicate order"})
     entry = LogEntry.objects.get(object_id=str(intent.pk))
     assert "Cancel failed" in entry.change_message
+
+
+def test_start_observing_queues_the_observer(admin_client, settings):
+    import os
+
+    folder = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}).get("data_folder_in")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    open_intent = make_intent("IN_PROGRESS")
+    closed = make_intent("COMPLETED")
+    url = reverse("admin:django_axme_intent_observe", args=[open_intent.pk])
+    page = admin_client.post(url, follow=True).content.decode()
+    assert "Observer queued for 1 intent(s)." in page
+    closed_page = admin_client.post(
+        reverse("admin:django_axme_intent_observe", args=[closed.pk]), follow=True
+    ).content.decode()
+    assert "Nothing to observe" in closed_page
+    assert admin_client.get(url).status_code == 405
