@@ -298,8 +298,8 @@ class Gateway:
         operation: str,
         key: str,
         fingerprint: str,
-        action: Callable[[], tuple[int, Any]],
-    ) -> tuple[int, Any]:
+        action: Callable[[], Any],
+    ) -> Any:
         """Run ``action`` once per key: replay the stored answer or raise 409 on a changed body."""
         with self.transaction():
             hit = self.idempotency.lookup(scope, operation, key)

@@ -45,8 +45,13 @@ SEMANTIC_TYPE_PATTERN = r"[a-z0-9_]+(?:\.[a-z0-9_]+){1,}\.v[0-9]+"
 _JSON_SCHEMA_TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
 
 
-def _owner(ctx: RequestContext, body_owner: str | None = None) -> str | None:
-    return body_owner or ctx.owner_agent
+def base_url(gw: Gateway, ctx: RequestContext) -> str:
+    """The URL clients reached us at (from ``Host``), else ``gw.public_base_url``."""
+    host = (ctx.request.headers.get("host") or "").strip()
+    if host and re.fullmatch(r"[A-Za-z0-9.\-:\[\]]+", host):
+        scheme = ctx.request.headers.get("x-forwarded-proto", "http")
+        return f"{'https' if scheme == 'https' else 'http'}://{host}"
+    return gw.public_base_url
 
 
 # ---------------------------------------------------------------------------- capabilities
@@ -98,7 +103,7 @@ def _new_user(
 ) -> dict[str, Any]:
     user_id = new_id()
     now = gw.now_ts()
-    user = {
+    user: dict[str, Any] = {
         "user_id": user_id,
         "owner_agent": f"agent://user/{user_id}",
         "nick": "@" + normalized,
@@ -138,7 +143,7 @@ def _set_nick(gw: Gateway, user: dict[str, Any], raw: str) -> None:
     nicks[normalized] = user
 
 
-def _contact_fields(f: Fields) -> dict[str, str | None]:
+def _contact_fields(f: Fields) -> dict[str, Any]:
     return {
         "display_name": f.str("display_name", min_len=1, max_len=120),
         "phone": f.str("phone", min_len=3, max_len=32),
@@ -286,7 +291,7 @@ def create_invite_route(gw: Gateway, ctx: RequestContext) -> RouteResult:
     return 200, {
         "ok": True,
         "token": token,
-        "invite_url": f"{gw.public_base_url}/invites/{token}",
+        "invite_url": f"{base_url(gw, ctx)}/invites/{token}",
         **{
             k: invite[k]
             for k in ("owner_agent", "recipient_hint", "status", "created_at", "expires_at")
@@ -405,7 +410,7 @@ def create_upload_route(gw: Gateway, ctx: RequestContext) -> RouteResult:
     return 200, {
         "ok": True,
         **{k: upload[k] for k in ("upload_id", "owner_agent", "bucket", "object_path")},
-        "upload_url": f"{gw.public_base_url}/v1/media/upload/{upload_id}",
+        "upload_url": f"{base_url(gw, ctx)}/v1/media/upload/{upload_id}",
         "status": "pending",
         "expires_at": upload["expires_at"],
         "max_size_bytes": MAX_MEDIA_BYTES,
@@ -462,8 +467,8 @@ def finalize_upload_route(gw: Gateway, ctx: RequestContext) -> RouteResult:
             size_bytes=size,
             sha256=sha256 or upload["sha256"],
             finalized_at=gw.now_ts(),
-            download_url=f"{gw.public_base_url}/v1/media/download/{upload_id}",
-            preview_url=f"{gw.public_base_url}/v1/media/preview/{upload_id}",
+            download_url=f"{base_url(gw, ctx)}/v1/media/download/{upload_id}",
+            preview_url=f"{base_url(gw, ctx)}/v1/media/preview/{upload_id}",
         )
     return 200, {
         "ok": True,
@@ -694,7 +699,7 @@ def publish_event_route(gw: Gateway, ctx: RequestContext) -> RouteResult:
     source = f.required_str("source", min_len=2, max_len=100)
     payload = f.obj("payload", required=True)
     owner = _webhook_owner(gw, ctx)
-    event = {
+    event: dict[str, Any] = {
         "event_id": new_id(),
         "owner_agent": owner,
         "event_type": event_type,

@@ -104,7 +104,7 @@ def create_service_account(gw: Gateway, ctx: RequestContext) -> RouteResult:
     workspace_id = f.required_str("workspace_id", min_len=1)
     name = f.required_str("name", min_len=2, max_len=120)
     now = gw.now_ts()
-    sa = {
+    sa: dict[str, Any] = {
         "service_account_id": _short_id("sa"),
         "org_id": org_id,
         "workspace_id": workspace_id,
@@ -220,7 +220,7 @@ _MEMBER_KEYS = (
 def create_organization(gw: Gateway, ctx: RequestContext) -> RouteResult:
     f = Fields(ctx.body)
     now = gw.now_ts()
-    org = {
+    org: dict[str, Any] = {
         "org_id": new_id(),
         "name": f.required_str("name", min_len=1, max_len=255),
         "legal_name": f.str("legal_name", max_len=255),
@@ -419,7 +419,7 @@ _AR_KEYS = (
 def create_access_request(gw: Gateway, ctx: RequestContext) -> RouteResult:
     f = Fields(ctx.body)
     now = gw.now_ts()
-    record = {
+    record: dict[str, Any] = {
         "access_request_id": new_id(),
         "request_type": f.required_str("request_type", choices=ACCESS_REQUEST_TYPES),
         "state": "pending",
@@ -628,7 +628,7 @@ _ALIAS_KEYS = (
 def create_principal(gw: Gateway, ctx: RequestContext) -> RouteResult:
     f = Fields(ctx.body)
     now = gw.now_ts()
-    principal = {
+    principal: dict[str, Any] = {
         "principal_id": _short_id("prn"),
         "org_id": f.required_str("org_id", min_len=1),
         "workspace_id": f.required_str("workspace_id", min_len=1),

@@ -695,3 +695,9 @@ def scenario_validate_route(gw: Gateway, ctx: RequestContext) -> RouteResult:
     except EmulatorValidationError as exc:
         errors.append({"field": exc.field or "", "message": exc.message})
     return 200, {"ok": True, "valid": not errors, "errors": errors}
+
+
+@route("POST", "/internal/scheduler/workflow-tick")
+def workflow_tick_route(gw: Gateway, ctx: RequestContext) -> RouteResult:
+    """One scheduler pass: time out intents whose ``deadline_at`` has passed."""
+    return 200, {"ok": True, "timed_out": expire_deadlines(gw)}

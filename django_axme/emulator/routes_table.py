@@ -104,7 +104,10 @@ class Router:
             for value in vars(module).values():
                 for spec in getattr(value, "_emulator_routes", []):
                     line = value.__code__.co_firstlineno
-                    found.append((module_index, line, Route(*spec[:2], value, *spec[2:])))
+                    method, template, auth, stream, raw = spec
+                    found.append(
+                        (module_index, line, Route(method, template, value, auth, stream, raw))
+                    )
         found.sort(key=lambda item: (item[0], item[1]))
         return cls(r for _, _, r in found)
 

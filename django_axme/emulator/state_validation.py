@@ -6,6 +6,7 @@ name, so a client sees exactly what to fix. The package never reads the JSON Sch
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -25,14 +26,14 @@ def _fail(name: str, problem: str) -> EmulatorValidationError:
 class Fields:
     """Typed accessors over a JSON object; ``prefix`` names the enclosing object in messages."""
 
-    def __init__(self, data: Mapping[str, Any], prefix: str = "") -> None:
+    def __init__(self, data: Mapping[builtins.str, Any], prefix: builtins.str = "") -> None:
         self.data = data
         self.prefix = prefix
 
-    def _name(self, name: str) -> str:
+    def _name(self, name: builtins.str) -> builtins.str:
         return f"{self.prefix}{name}"
 
-    def _get(self, name: str, required: bool) -> Any:
+    def _get(self, name: builtins.str, required: builtins.bool) -> Any:
         value = self.data.get(name, _MISSING)
         if value is _MISSING or value is None:
             if required:
@@ -42,15 +43,15 @@ class Fields:
 
     def str(
         self,
-        name: str,
+        name: builtins.str,
         *,
-        required: bool = False,
-        min_len: int | None = None,
-        max_len: int | None = None,
-        pattern: str | None = None,
-        choices: Iterable[str] | None = None,
-        default: str | None = None,
-    ) -> str | None:
+        required: builtins.bool = False,
+        min_len: builtins.int | None = None,
+        max_len: builtins.int | None = None,
+        pattern: builtins.str | None = None,
+        choices: Iterable[builtins.str] | None = None,
+        default: builtins.str | None = None,
+    ) -> builtins.str | None:
         """A string field, checked for length, pattern and allowed values."""
         value = self._get(name, required)
         if value is _MISSING:
@@ -70,20 +71,22 @@ class Fields:
                 raise _fail(label, f"must be one of {', '.join(allowed)}")
         return value
 
-    def required_str(self, name: str, **kwargs: Any) -> str:
+    def required_str(self, name: builtins.str, **kwargs: Any) -> builtins.str:
         """Like :meth:`str` with ``required=True``; never returns ``None``."""
         value = self.str(name, required=True, **kwargs)
         assert value is not None
         return value
 
-    def uuid(self, name: str, *, required: bool = False) -> str | None:
+    def uuid(self, name: builtins.str, *, required: builtins.bool = False) -> builtins.str | None:
         """A UUID string field."""
         value = self.str(name, required=required)
         if value is not None and not is_uuid(value):
             raise _fail(self._name(name), "must be a UUID")
         return value
 
-    def timestamp(self, name: str, *, required: bool = False) -> str | None:
+    def timestamp(
+        self, name: builtins.str, *, required: builtins.bool = False
+    ) -> builtins.str | None:
         """An RFC 3339 date-time string field (returned unchanged)."""
         value = self.str(name, required=required)
         if value is not None:
@@ -95,13 +98,13 @@ class Fields:
 
     def int(
         self,
-        name: str,
+        name: builtins.str,
         *,
-        required: bool = False,
-        minimum: int | None = None,
-        maximum: int | None = None,
-        default: int | None = None,
-    ) -> int | None:
+        required: builtins.bool = False,
+        minimum: builtins.int | None = None,
+        maximum: builtins.int | None = None,
+        default: builtins.int | None = None,
+    ) -> builtins.int | None:
         """An integer field (booleans are rejected)."""
         value = self._get(name, required)
         if value is _MISSING:
@@ -115,7 +118,9 @@ class Fields:
             raise _fail(label, f"must be <= {maximum}")
         return value
 
-    def bool(self, name: str, *, default: bool | None = None) -> bool | None:
+    def bool(
+        self, name: builtins.str, *, default: builtins.bool | None = None
+    ) -> builtins.bool | None:
         """A boolean field."""
         value = self._get(name, False)
         if value is _MISSING:
@@ -125,8 +130,12 @@ class Fields:
         return value
 
     def obj(
-        self, name: str, *, required: bool = False, default: dict[str, Any] | None = None
-    ) -> dict[str, Any] | None:
+        self,
+        name: builtins.str,
+        *,
+        required: builtins.bool = False,
+        default: dict[builtins.str, Any] | None = None,
+    ) -> dict[builtins.str, Any] | None:
         """A JSON object field."""
         value = self._get(name, required)
         if value is _MISSING:
@@ -137,15 +146,15 @@ class Fields:
 
     def str_list(
         self,
-        name: str,
+        name: builtins.str,
         *,
-        required: bool = False,
-        min_items: int | None = None,
-        max_items: int | None = None,
-        item_min_len: int | None = None,
-        item_max_len: int | None = None,
-        choices: Iterable[str] | None = None,
-    ) -> list[str] | None:
+        required: builtins.bool = False,
+        min_items: builtins.int | None = None,
+        max_items: builtins.int | None = None,
+        item_min_len: builtins.int | None = None,
+        item_max_len: builtins.int | None = None,
+        choices: Iterable[builtins.str] | None = None,
+    ) -> list[builtins.str] | None:
         """A list of strings field."""
         value = self._get(name, required)
         if value is _MISSING:
@@ -174,10 +183,16 @@ class Fields:
 class QueryFields:
     """Typed accessors over a parsed query string (first value of each parameter)."""
 
-    def __init__(self, query: Mapping[str, list[str]]) -> None:
+    def __init__(self, query: Mapping[builtins.str, list[builtins.str]]) -> None:
         self.query = query
 
-    def str(self, name: str, *, required: bool = False, default: str | None = None) -> str | None:
+    def str(
+        self,
+        name: builtins.str,
+        *,
+        required: builtins.bool = False,
+        default: builtins.str | None = None,
+    ) -> builtins.str | None:
         """A string parameter; empty counts as missing."""
         values = self.query.get(name)
         if not values or values[0] == "":
@@ -188,12 +203,12 @@ class QueryFields:
 
     def int(
         self,
-        name: str,
+        name: builtins.str,
         *,
-        default: int | None = None,
-        minimum: int | None = None,
-        maximum: int | None = None,
-    ) -> int | None:
+        default: builtins.int | None = None,
+        minimum: builtins.int | None = None,
+        maximum: builtins.int | None = None,
+    ) -> builtins.int | None:
         """An integer parameter."""
         raw = self.str(name)
         if raw is None:
@@ -208,7 +223,7 @@ class QueryFields:
             raise _fail(name, f"must be <= {maximum}")
         return value
 
-    def bool(self, name: str, *, default: bool = False) -> bool:
+    def bool(self, name: builtins.str, *, default: builtins.bool = False) -> builtins.bool:
         """A boolean parameter (true/false/1/0/yes/no)."""
         raw = self.str(name)
         if raw is None:

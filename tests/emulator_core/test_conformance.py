@@ -94,7 +94,7 @@ def is_uuid(value: Any) -> bool:
 def is_thread(thread: Any) -> bool:
     return (
         isinstance(thread, dict)
-        and THREAD_KEYS <= set(thread)
+        and set(thread) >= THREAD_KEYS
         and is_uuid(thread["thread_id"])
         and is_uuid(thread["intent_id"])
         and isinstance(thread["timeline"], list)
@@ -607,12 +607,12 @@ def test_32_webhooks_subscriptions(client):
     data = response.json()
     assert data["ok"] is True
     sub = data["subscription"]
-    assert SUB_KEYS <= set(sub) and is_uuid(sub["subscription_id"])
+    assert set(sub) >= SUB_KEYS and is_uuid(sub["subscription_id"])
     assert len(sub["event_types"]) >= 1
     listed = client.get("/v1/webhooks/subscriptions", params={"owner_agent": OWNER}).json()
     assert listed["ok"] is True and isinstance(listed["subscriptions"], list)
     if listed["subscriptions"]:
-        assert SUB_KEYS <= set(listed["subscriptions"][0])
+        assert set(listed["subscriptions"][0]) >= SUB_KEYS
     deleted = client.delete(
         f"/v1/webhooks/subscriptions/{sub['subscription_id']}", params={"owner_agent": OWNER}
     )
@@ -697,3 +697,36 @@ def test_inbox_sequence_survives_a_second_suite_run(client):
         test_16_inbox_messages_delete,
     ):
         check(client)
+
+
+def test_media_bytes_round_trip_over_http(client):
+    """Beyond the suite: upload real bytes to the returned URL, finalize, download them."""
+    import hashlib
+
+    content = b"%PDF-1.7 emulator test"
+    created = client.post(
+        "/v1/media/create-upload",
+        json={
+            "owner_agent": OWNER,
+            "filename": "a.pdf",
+            "mime_type": "application/pdf",
+            "size_bytes": len(content),
+        },
+    ).json()
+    assert created["upload_url"].startswith(client.base_url)
+    put = client.session.put(created["upload_url"], data=content, timeout=15)
+    assert put.status_code == 200
+    digest = hashlib.sha256(content).hexdigest()
+    bad = client.post(
+        "/v1/media/finalize-upload",
+        json={"upload_id": created["upload_id"], "size_bytes": len(content) + 1},
+    )
+    assert bad.status_code == 409
+    done = client.post(
+        "/v1/media/finalize-upload",
+        json={"upload_id": created["upload_id"], "size_bytes": len(content), "sha256": digest},
+    )
+    assert done.status_code == 200 and done.json()["sha256"] == digest
+    upload = client.get(f"/v1/media/{created['upload_id']}").json()["upload"]
+    download = client.session.get(upload["download_url"], timeout=15)
+    assert download.status_code == 200 and download.content == content
