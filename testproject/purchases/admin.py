@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from purchases import services
 from purchases.models import PurchaseRequest, PurchaseStatus
 
-STATUS_COLOURS = {
+STATUS_COLOURS: dict[str, str] = {
     PurchaseStatus.DRAFT: "#6b7280",
     PurchaseStatus.SUBMITTED: "#2f6fb0",
     PurchaseStatus.PENDING_APPROVAL: "#a16207",
@@ -28,8 +28,8 @@ STATUS_COLOURS = {
     PurchaseStatus.FAILED: "#b03030",
 }
 
-ADD_FIELDS = ["item", "amount", "requester", "note"]
-VIEW_FIELDS = [
+ADD_FIELDS: list[Any] = ["item", "amount", "requester", "note"]
+VIEW_FIELDS: list[Any] = [
     "item",
     "amount",
     "requester",
@@ -60,10 +60,10 @@ class PurchaseRequestAdmin(admin.ModelAdmin):
     search_fields = ["item", "requester", "intent__intent_id"]
     list_select_related = ["intent"]
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         return ADD_FIELDS if obj is None else VIEW_FIELDS
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         return [] if obj is None else VIEW_FIELDS
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
