@@ -5,18 +5,18 @@ receivers only touch the app's own tables. Each receiver records one :class:`Pur
 (the transcript the demo prints) and moves the request forward when the move is allowed, so a
 late or repeated signal never moves a request backwards.
 
-=======================  ==============================================
-signal                   effect on the purchase request
-=======================  ==============================================
-``intent_created``       draft -> submitted
-``approval_requested``   -> pending_approval
-``approval_decided``     approve -> approved; reject -> rejected
-``intent_completed``     -> fulfilled
-``intent_failed``        -> rejected after an approver's reject, else failed
-``intent_canceled``      -> rejected
-``intent_timed_out``     -> failed
-``intent_status_changed`` transcript only
-=======================  ==============================================
+=========================  =================================================
+signal                     effect on the purchase request
+=========================  =================================================
+``intent_created``         draft -> submitted
+``approval_requested``     -> pending_approval
+``approval_decided``       approve -> approved; reject -> rejected
+``intent_completed``       -> fulfilled
+``intent_failed``          -> rejected after an approver's reject, else failed
+``intent_canceled``        -> rejected
+``intent_timed_out``       -> failed
+``intent_status_changed``  transcript only
+=========================  =================================================
 """
 
 from __future__ import annotations
