@@ -17,10 +17,12 @@ Guarantees:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -390,7 +392,7 @@ class Gateway:
         """Copies of the intent's events with ``seq > since``, ascending."""
         with self.transaction():
             routes_intents.get_record(self, intent_id)
-            return [dict(e) for e in self.intent_events[intent_id][max(since, 0) :]]
+            return copy.deepcopy(self.intent_events[intent_id][max(since, 0) :])
 
     def transition(
         self,
@@ -476,8 +478,6 @@ class Gateway:
         Returns copies of those events (empty on timeout). Waits on the intent's condition with
         the lock released.
         """
-        import time
-
         deadline = time.monotonic() + max(timeout, 0.0)
         with self.lock:
             routes_intents.get_record(self, intent_id)
@@ -488,7 +488,7 @@ class Gateway:
                 if remaining <= 0:
                     return []
                 condition.wait(remaining)
-            return [dict(e) for e in log[max(since, 0) :]]
+            return copy.deepcopy(log[max(since, 0) :])
 
     def expire_deadlines(self) -> list[str]:
         """Move every non-terminal intent whose ``deadline_at`` has passed to TIMED_OUT.

@@ -7,7 +7,10 @@ lock itself and returns a stream that waits without it.
 
 from __future__ import annotations
 
+import copy
 import json
+import re
+import threading
 from typing import TYPE_CHECKING, Any
 
 from . import routes_agents, routes_inbox, state_sse
@@ -158,8 +161,8 @@ def append_event(
             rec["completion_delivery"] = routes_inbox.deliver_completion(gw, rec, event)
     gw.intent_conditions[rec["intent_id"]].notify_all()
     routes_agents.feed_event(gw, rec, event)
-    gw.notify("intent.event", {"intent_id": rec["intent_id"], "event": dict(event)})
-    return dict(event)
+    gw.notify("intent.event", {"intent_id": rec["intent_id"], "event": copy.deepcopy(event)})
+    return copy.deepcopy(event)
 
 
 def transition(
@@ -215,8 +218,6 @@ def transition(
 
 
 def _is_event_type(value: str) -> bool:
-    import re
-
     return isinstance(value, str) and re.fullmatch(EVENT_TYPE_PATTERN, value) is not None
 
 
@@ -293,8 +294,6 @@ def _validate_human_task(task: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def create_intent(gw: Gateway, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Create the intent, emit CREATED (seq 1) and SUBMITTED (seq 2); open the receiver thread."""
-    import threading
-
     data = validate_create(body)
     intent_id = new_id()
     now = gw.now_ts()

@@ -137,10 +137,11 @@ def agent_stream(
                     last_sent = entry["seq"]
                 next_seq = len(feed) + 1
             for item in batch:
+                if item["status"] == "SUBMITTED":
+                    # at-least-once: handed to the transport counts as picked up
+                    routes_agents.mark_delivered(gw, item["intent_id"], address)
                 yield event_frame(item["seq"], item["event_type"], item)
                 last_output = time.monotonic()
-                if item["status"] == "SUBMITTED":
-                    routes_agents.mark_delivered(gw, item["intent_id"], address)
             now = time.monotonic()
             if now >= deadline:
                 yield timeout_frame(next_seq)
