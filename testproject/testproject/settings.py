@@ -109,6 +109,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_queue_dir / "processed"),
+        # Exchange tables (fanout, remote control); kombu's default is ./control in the cwd.
+        "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
     _queue_dir.mkdir(parents=True, exist_ok=True)  # kombu needs the folder to exist
