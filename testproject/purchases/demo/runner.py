@@ -169,6 +169,8 @@ class Console:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.started = time.monotonic()
+        #: Set while stopping: the children's complaints about each other going away are noise.
+        self.quiet = False
 
     def say(self, text: str = "") -> None:
         with self._lock:
@@ -176,6 +178,8 @@ class Console:
 
     def child_line(self, name: str, line: str) -> None:
         """Echo the lines worth seeing: the example app's receivers, warnings and errors."""
+        if self.quiet:
+            return
         interesting = (
             " purchases: " in line
             or " WARNING " in line
@@ -548,6 +552,7 @@ class Demo:
     def stop(self) -> None:
         if self.group.processes:
             self.console.say("==> stopping the web server, the worker and the emulator")
+        self.console.quiet = True
         # Celery's warm shutdown waits for running observer slices; the observers resume
         # from the database cursor anyway, so do not wait long before SIGKILL.
         self.group.stop_all(timeout=5.0)
