@@ -341,6 +341,8 @@ def run_ours(
     wait_signals(signals_path, paced_keys, 120 + args.spread, worker)
     seen = read_signals(signals_path)
     latencies = [seen[k] - emitted[k] for k in paced_keys]
+    series = sorted((emitted[k], seen[k] - emitted[k]) for k in paced_keys)
+    (signals_path.parent / "latency-series.json").write_text(json.dumps(series))
     terminal = {(i, int(gateway.events(i)[-1]["seq"])) for i in ids}
     terminal_lat = [seen[k] - emitted[k] for k in terminal]
     return {

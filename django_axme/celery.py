@@ -115,7 +115,7 @@ class FilesystemChannel(_kombu_filesystem.Channel):
     message or none.
     """
 
-    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
         from kombu.exceptions import ChannelError
         from kombu.utils.json import dumps
 

@@ -284,9 +284,10 @@ def observe_many(
 ) -> dict[str, int]:
     """Follow many intents' streams in one task for one slice, then re-enqueue the open ones.
 
-    One reader thread per stream and a single writer (this task's thread) that ingests in
-    small batches: one pool slot and one database connection for up to
-    ``AXME["OBSERVER_BATCH_SIZE"]`` intents (more are split into further tasks). The slice
+    One reader thread per stream and a few writer threads that ingest in small batches (one
+    intent always by the same writer, in order): one pool slot and at most four database
+    connections for up to ``AXME["OBSERVER_BATCH_SIZE"]`` intents (more are split into further
+    tasks). The slice
     lasts ``slice_seconds`` (default: ``AXME["OBSERVE_WINDOW_SECONDS"]``, one window). Intents
     whose lease another observer holds are skipped. Returns counts per outcome.
     """
@@ -316,6 +317,7 @@ def observe_many(
             slice_seconds=float(slice_seconds or window),
             window_seconds=window,
             lease_seconds=lease_seconds,
+            writers=_observer_writers(),
         ).run()
     finally:
         client.close()
@@ -334,6 +336,14 @@ def observe_many(
     for outcome in report.outcomes.values():
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+def _observer_writers() -> int:
+    """Writer threads of an ``observe_many`` slice: SQLite serialises writers, so one there;
+    four elsewhere (each holds one database connection while the slice runs)."""
+    from django.db import connection
+
+    return 1 if connection.vendor == "sqlite" else 4
 
 
 def _record_error_quietly(intent_id: str, error: Mapping[str, Any]) -> None:
@@ -465,7 +475,7 @@ def send_intent(self: Any, intent_pk: int, observe: bool = True) -> str | None:
         return None
     intent = outbox.mark_sent(row, request, answer)
     logger.info("outbox row #%s sent as intent %s", row.pk, intent.intent_id)
-    if observe:
+    if observe and intent.intent_id:
         start_observing([intent.intent_id])
     return intent.intent_id
 
@@ -493,11 +503,13 @@ def retry_intent(
         raise ValueError(
             f"only FAILED or TIMED_OUT intents can be retried; {intent_id} is {intent.status}"
         )
+    options: dict[str, Any] = {}
+    if countdown is not None:
+        options["countdown"] = countdown
+    if eta is not None:
+        options["eta"] = eta
     return send_retry.apply_async(
-        args=(intent_id,),
-        kwargs={"overrides": dict(overrides) if overrides else None},
-        countdown=countdown,
-        eta=eta,
+        args=(intent_id,), kwargs={"overrides": dict(overrides) if overrides else None}, **options
     )
 
 
@@ -707,10 +719,12 @@ def reconcile_open_intents(
 
     1. Outbox rows still pending ``pending_after_seconds`` after they were written (their
        after-commit message was lost) are sent (same idempotency key: never twice).
-    2. Open intents not heard from for ``AXME["RECONCILE_AFTER_SECONDS"]`` and without a live
-       observer are re-read (snapshot and events since the cursor).
-    3. Open intents without a live observer lease (expired: its worker died) get observers
-       again, batched into ``observe_many`` slices.
+    2. Open intents without a live observer lease (never observed, or its worker died and the
+       lease expired) get observers again, batched into ``observe_many`` slices; they resume
+       from the stored cursor.
+    3. Open intents whose observer holds a lease but that were not heard from for
+       ``AXME["RECONCILE_AFTER_SECONDS"]`` are re-read once (snapshot and events since the
+       cursor), as a safety net against a stuck stream.
     """
     from django.db.models import Q
 
@@ -721,13 +735,16 @@ def reconcile_open_intents(
     for pk in pending:
         send_intent.apply_async(args=(pk,))
     cutoff = timezone.now() - timedelta(seconds=float(get_setting("RECONCILE_AFTER_SECONDS")))
-    stale = list(
-        Intent.objects.exclude(intent_id__isnull=True)
+    # Observed (live lease) but silent for too long: read it once, whatever the observer does.
+    stale = [
+        intent_id
+        for intent_id in Intent.objects.exclude(intent_id__isnull=True)
         .exclude(status__in=TERMINAL_STATUSES)
         .filter(Q(last_heard_at__isnull=True) | Q(last_heard_at__lte=cutoff))
-        .filter(Q(observer_lease_until__isnull=True) | Q(observer_lease_until__lte=timezone.now()))
+        .filter(observer_lease_until__gt=timezone.now())
         .values_list("intent_id", flat=True)[:limit]
-    )
+        if intent_id
+    ]
     resynced = 0
     for intent_id in stale:
         try:

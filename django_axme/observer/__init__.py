@@ -3,8 +3,9 @@
 - :func:`~django_axme.observer.single.observe_window_slice`: one stream window of one intent
   (what the ``observe_intent`` task runs per slice).
 - :class:`~django_axme.observer.multiplex.MultiplexedSlice`: one slice over many intents in
-  one task: a reader thread per stream, a single writer (the calling thread) that ingests
-  what the readers deliver in small batches (what ``observe_many`` runs).
+  one task: a reader thread per stream, a few writer threads (each intent always handled by
+  the same one) that ingest what the readers deliver in small batches (what ``observe_many``
+  runs).
 
 Both keep nothing that matters in memory: the cursor is ``Intent.last_seq`` in the database
 and leases are rows (:mod:`django_axme.sync.leases`), so a killed process loses nothing.

@@ -6,10 +6,13 @@ intents, so one task holds them all:
 - a **reader thread per intent** reads consecutive stream windows (``client.observe_window``)
   until the slice deadline or a terminal event, and puts each event on a queue. Readers never
   touch the database; they block in ``recv`` and cost a socket and a small stack each;
-- the **calling thread is the only writer**: it drains the queue in small batches (up to
-  ``max_batch`` events or ``batch_wait`` seconds), ingests each intent's events through
-  ``sync.ingest_events`` inside one outer transaction (one commit per batch, signals after
-  it), and renews every lease the slice holds with one UPDATE every third of the lease.
+- a few **writer threads** (one on SQLite, whose writers serialise anyway) drain the queues in
+  small batches and ingest each intent's events through ``sync.ingest_events`` (one
+  transaction per intent and batch; signals right after its commit). Intents are sharded over
+  the writers, so one intent's events are always ingested by one thread, in order; each
+  writer holds one database connection;
+- the **calling thread** renews every lease the slice holds with one UPDATE every third of
+  the lease, and stops the readers of leases that were lost.
 
 The database cursor (``Intent.last_seq``) is read once when the slice starts; readers keep an
 in-memory cursor for the windows that follow. Whatever a reader delivered but the writer did
@@ -24,11 +27,10 @@ import queue
 import random
 import threading
 import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-from django.db import transaction
 
 from django_axme.models import TERMINAL_STATUSES, Intent
 from django_axme.sync import leases
@@ -86,7 +88,7 @@ class _Reader(threading.Thread):
                     seq = event.get("seq")
                     if isinstance(seq, int) and seq > self.since:
                         self.since = seq
-                    s.events.put((self.intent_id, event))
+                    s.deliver(self.intent_id, event)
                     if _is_terminal(event):
                         self.outcome = TERMINAL
                         return
@@ -120,8 +122,8 @@ class _Reader(threading.Thread):
 
 @dataclass
 class SliceReport:
-    """What a slice did: per-intent outcome ("open", "terminal", "gone", "failed", "lost",
-    "busy"), errors of the failed ones, events ingested and batches committed."""
+    """What a slice did: per-intent outcome ("open", "terminal", "gone", "failed", "lost"),
+    errors of the failed ones, events ingested and ingest calls made."""
 
     outcomes: dict[str, str] = field(default_factory=dict)
     errors: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -133,13 +135,66 @@ class SliceReport:
         return [i for i, o in self.outcomes.items() if o == OPEN]
 
 
+class _Writer(threading.Thread):
+    """Ingests the events of its share of the intents (a fixed shard: one intent's events are
+    always ingested by the same writer, in arrival order). Own database connection."""
+
+    def __init__(self, slice_: MultiplexedSlice, index: int) -> None:
+        super().__init__(name=f"axme-observe-writer-{index}", daemon=True)
+        self.slice = slice_
+        self.inbox: queue.Queue[tuple[str, Mapping[str, Any]]] = queue.Queue()
+        self.readers_done = threading.Event()
+        self.events = 0
+        self.calls = 0
+
+    def run(self) -> None:
+        from django.db import connection
+
+        try:
+            while True:
+                batch = self.slice.next_batch(self.inbox, block=not self.readers_done.is_set())
+                if batch:
+                    self._ingest(batch)
+                elif self.readers_done.is_set() and self.inbox.empty():
+                    return
+        finally:
+            connection.close()
+
+    def _ingest(self, batch: list[tuple[str, Mapping[str, Any]]]) -> None:
+        """One ``sync.ingest_events`` call (one transaction, signals after its commit) per
+        intent in the batch, in first-arrival order."""
+        from django_axme import sync
+
+        groups: dict[str, list[Mapping[str, Any]]] = {}
+        for intent_id, event in batch:
+            groups.setdefault(intent_id, []).append(event)
+        for intent_id, events in groups.items():
+            for attempt in range(3):
+                try:
+                    sync.ingest_events(intent_id, events)
+                    self.events += len(events)
+                    self.calls += 1
+                    break
+                except Exception:
+                    if attempt == 2:
+                        logger.exception(
+                            "intent %s: could not ingest %d event(s); the next slice re-reads "
+                            "them from the stored cursor",
+                            intent_id,
+                            len(events),
+                        )
+                    else:
+                        time.sleep(0.1 * (attempt + 1))
+
+
 class MultiplexedSlice:
     """Observe many intents for up to ``slice_seconds`` with one reader thread per stream.
 
-    Create it, then call :meth:`run` from the thread that may use the database (the task's
-    thread). Leases must be claimed by the caller for ``token`` first; the slice renews them
-    while running and releases those of intents that ended (terminal, gone, failed); leases
-    of intents still open stay held for the next slice.
+    Create it, then call :meth:`run` from the task's thread. Leases must be claimed by the
+    caller for ``token`` first; the slice renews them while running (from the calling thread)
+    and releases those of intents that ended (terminal, gone, failed); leases of intents still
+    open stay held for the next slice. ``writers`` threads ingest (each intent always by the
+    same one, so its events stay in order); each holds one database connection.
     """
 
     def __init__(
@@ -151,8 +206,9 @@ class MultiplexedSlice:
         slice_seconds: float,
         window_seconds: int,
         lease_seconds: float,
+        writers: int = 1,
         max_batch: int = 200,
-        batch_wait: float = 0.05,
+        batch_wait: float = 0.02,
     ) -> None:
         from django_axme.client import AxmeRateLimitError, AxmeServerError, AxmeTransportError
 
@@ -165,7 +221,7 @@ class MultiplexedSlice:
         self.deadline = time.monotonic() + max(1.0, slice_seconds)
         self.max_batch = max_batch
         self.batch_wait = batch_wait
-        self.events: queue.Queue[tuple[str, Mapping[str, Any]]] = queue.Queue()
+        self.writers = [_Writer(self, i) for i in range(max(1, writers))]
         self.stopping = threading.Event()
 
     def is_transient(self, exc: BaseException) -> bool:
@@ -183,6 +239,12 @@ class MultiplexedSlice:
         """Ask every reader to stop after its current window (used on worker shutdown)."""
         self.stopping.set()
 
+    def deliver(self, intent_id: str, event: Mapping[str, Any]) -> None:
+        """Hand one event from a reader to the writer that owns the intent."""
+        self.writers[zlib.crc32(intent_id.encode()) % len(self.writers)].inbox.put(
+            (intent_id, event)
+        )
+
     def run(self) -> SliceReport:
         """Run the slice to its deadline (or until every intent ended); return the report."""
         report = SliceReport()
@@ -199,17 +261,14 @@ class MultiplexedSlice:
         for intent_id in self.intent_ids:
             if intent_id not in readers:
                 report.outcomes[intent_id] = GONE
+        for writer in self.writers:
+            writer.start()
         for reader in readers.values():
             reader.start()
         renewed = time.monotonic()
         try:
-            while True:
-                alive = any(r.is_alive() for r in readers.values())
-                batch = self._next_batch(block=alive)
-                if batch:
-                    self._ingest(batch, report)
-                elif not alive:
-                    break
+            while any(r.is_alive() for r in readers.values()):
+                time.sleep(0.2)
                 if time.monotonic() - renewed > self.lease_seconds / 3:
                     self._renew(readers, report)
                     renewed = time.monotonic()
@@ -217,9 +276,12 @@ class MultiplexedSlice:
             self.stopping.set()
             for reader in readers.values():
                 reader.join(timeout=1.0)
-            rest = self._next_batch(block=False, limit=None)
-            if rest:
-                self._ingest(rest, report)
+            for writer in self.writers:
+                writer.readers_done.set()
+            for writer in self.writers:
+                writer.join()
+        report.events = sum(w.events for w in self.writers)
+        report.batches = sum(w.calls for w in self.writers)
         heard = []
         for intent_id, reader in readers.items():
             if report.outcomes.get(intent_id) == LOST:
@@ -234,63 +296,27 @@ class MultiplexedSlice:
         leases.release_leases(self.token, ended)
         return report
 
-    def _next_batch(
-        self, *, block: bool, limit: int | None = 0
+    def next_batch(
+        self, inbox: queue.Queue[tuple[str, Mapping[str, Any]]], *, block: bool
     ) -> list[tuple[str, Mapping[str, Any]]]:
-        limit = self.max_batch if limit == 0 else limit
+        """Up to ``max_batch`` events: waits up to 0.2 s for the first (when ``block``), then
+        collects what arrives within ``batch_wait``."""
         batch: list[tuple[str, Mapping[str, Any]]] = []
         try:
             if block:
-                batch.append(self.events.get(timeout=0.2))
+                batch.append(inbox.get(timeout=0.2))
                 wait_until = time.monotonic() + self.batch_wait
             else:
                 wait_until = time.monotonic()
-            while limit is None or len(batch) < limit:
+            while len(batch) < self.max_batch:
                 timeout = wait_until - time.monotonic()
                 if timeout > 0:
-                    batch.append(self.events.get(timeout=timeout))
+                    batch.append(inbox.get(timeout=timeout))
                 else:
-                    batch.append(self.events.get_nowait())
+                    batch.append(inbox.get_nowait())
         except queue.Empty:
             pass
         return batch
-
-    def _ingest(self, batch: list[tuple[str, Mapping[str, Any]]], report: SliceReport) -> None:
-        """Ingest a batch: one savepoint per intent inside one transaction (one commit)."""
-        from django_axme import sync
-
-        groups: dict[str, list[Mapping[str, Any]]] = {}
-        for intent_id, event in batch:
-            groups.setdefault(intent_id, []).append(event)
-        for attempt in range(3):
-            try:
-                with transaction.atomic():
-                    for intent_id, events in groups.items():
-                        try:
-                            sync.ingest_events(intent_id, events)
-                        except Exception:
-                            logger.exception(
-                                "intent %s: could not ingest %d event(s); the next slice "
-                                "re-reads them from the stored cursor",
-                                intent_id,
-                                len(events),
-                            )
-                report.events += len(batch)
-                report.batches += 1
-                return
-            except Exception:
-                logger.warning(
-                    "observer batch of %d event(s) failed (attempt %d)",
-                    len(batch),
-                    attempt + 1,
-                    exc_info=True,
-                )
-                time.sleep(0.2 * (attempt + 1))
-        logger.error(
-            "observer batch of %d event(s) dropped after 3 attempts; the next slice re-reads "
-            "them from the stored cursors",
-            len(batch),
-        )
 
     def _renew(self, readers: dict[str, _Reader], report: SliceReport) -> None:
         """Renew every lease of this slice; stop the readers whose lease was lost."""

@@ -87,9 +87,11 @@ def claim_leases(
             .update(observer_lease_until=until, observer_token=token)
         )
         held.extend(
-            Intent.objects.filter(intent_id__in=chunk, observer_token=token).values_list(
+            i
+            for i in Intent.objects.filter(intent_id__in=chunk, observer_token=token).values_list(
                 "intent_id", flat=True
             )
+            if i
         )
     return [i for i in ids if i in set(held)]
 
