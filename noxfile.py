@@ -21,4 +21,5 @@ def tests(session: nox.Session, django: str) -> None:
     """Install django-axme with ``dev`` extras on the given Django series and run pytest."""
     session.install("-e", ".[dev]", f"Django~={django}.0")
     session.run("python", "-m", "django", "--version")
-    session.run("python", "-m", "pytest", *session.posargs, env={"TESTPROJECT_VAR_DIR": f"{session.virtualenv.location}/var"})
+    var_dir = f"{session.virtualenv.location}/var"
+    session.run("python", "-m", "pytest", *session.posargs, env={"TESTPROJECT_VAR_DIR": var_dir})

@@ -49,17 +49,29 @@ class Intent(models.Model):
     """One remote intent, keyed by its remote ``intent_id`` once the gateway assigned it."""
 
     intent_id = models.CharField(
-        _("intent id"), max_length=64, unique=True, null=True, blank=True,
-        help_text=_("The id the AXME gateway assigned; empty while the intent waits in the outbox."),
+        _("intent id"),
+        max_length=64,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text=_(
+            "The id the AXME gateway assigned; empty while the intent waits in the outbox."
+        ),
     )
     intent_type = models.CharField(_("intent type"), max_length=255, db_index=True)
     status = models.CharField(
-        _("status"), max_length=64, choices=IntentStatus.choices,
-        default=IntentStatus.CREATED, db_index=True,
+        _("status"),
+        max_length=64,
+        choices=IntentStatus.choices,
+        default=IntentStatus.CREATED,
+        db_index=True,
         help_text=_("Remote lifecycle status; an unknown remote value is kept as it came."),
     )
     waiting_reason = models.CharField(
-        _("waiting reason"), max_length=64, blank=True, db_index=True,
+        _("waiting reason"),
+        max_length=64,
+        blank=True,
+        db_index=True,
         choices=WaitingReason.choices,
     )
     owner_agent = models.CharField(_("owner agent"), max_length=383, blank=True, db_index=True)
@@ -68,7 +80,9 @@ class Intent(models.Model):
     reply_to = models.CharField(_("reply to"), max_length=383, blank=True)
     correlation_id = models.CharField(_("correlation id"), max_length=64, blank=True, db_index=True)
     idempotency_key = models.CharField(
-        _("idempotency key"), max_length=128, blank=True,
+        _("idempotency key"),
+        max_length=128,
+        blank=True,
         help_text=_("Key sent with the create call; derived from this row for outbox sends."),
     )
     payload = models.JSONField(_("payload"), default=dict, blank=True)
@@ -76,13 +90,16 @@ class Intent(models.Model):
     result = models.JSONField(_("result"), null=True, blank=True)
     error = models.JSONField(_("error"), null=True, blank=True)
     controls = models.JSONField(
-        _("controls and policy"), default=dict, blank=True,
+        _("controls and policy"),
+        default=dict,
+        blank=True,
         help_text=_("The remote workflow control policy (controls, envelope, grants)."),
     )
     policy_generation = models.IntegerField(_("policy generation"), null=True, blank=True)
     deadline_at = models.DateTimeField(_("deadline"), null=True, blank=True)
     last_seq = models.PositiveIntegerField(
-        _("last event seq"), default=0,
+        _("last event seq"),
+        default=0,
         help_text=_("Highest remote event sequence number stored; the observe cursor."),
     )
     remote_created_at = models.DateTimeField(_("created at (remote)"), null=True, blank=True)
@@ -90,24 +107,37 @@ class Intent(models.Model):
     created_at = models.DateTimeField(_("created at (local)"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(_("updated at (local)"), auto_now=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     raw = models.JSONField(_("raw remote JSON"), default=dict, blank=True)
 
     # Outbox and retries
     send_state = models.CharField(
-        _("send state"), max_length=16, choices=SendState.choices, default=SendState.REMOTE,
+        _("send state"),
+        max_length=16,
+        choices=SendState.choices,
+        default=SendState.REMOTE,
         db_index=True,
     )
     last_error = models.JSONField(
-        _("last error"), null=True, blank=True,
+        _("last error"),
+        null=True,
+        blank=True,
         help_text=_("The last non-retryable error met while sending or observing."),
     )
     attempt = models.PositiveIntegerField(_("attempt"), default=1)
     retry_of = models.ForeignKey(
-        "self", verbose_name=_("retry of"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="retries",
+        "self",
+        verbose_name=_("retry of"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="retries",
     )
 
     # Observation
@@ -129,7 +159,8 @@ class Intent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.intent_type} {self.intent_id or '(outbox #%s)' % self.pk} [{self.status}]"
+        remote = self.intent_id or f"(outbox #{self.pk})"
+        return f"{self.intent_type} {remote} [{self.status}]"
 
     @property
     def is_terminal(self) -> bool:
@@ -177,10 +208,16 @@ class Approval(models.Model):
 
     thread_id = models.CharField(_("thread id"), max_length=64, unique=True)
     intent = models.ForeignKey(
-        Intent, verbose_name=_("intent"), null=True, blank=True, on_delete=models.CASCADE,
+        Intent,
+        verbose_name=_("intent"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
         related_name="approvals",
     )
-    remote_intent_id = models.CharField(_("remote intent id"), max_length=64, blank=True, db_index=True)
+    remote_intent_id = models.CharField(
+        _("remote intent id"), max_length=64, blank=True, db_index=True
+    )
     owner_agent = models.CharField(_("owner agent"), max_length=383, blank=True, db_index=True)
     from_agent = models.CharField(_("from agent"), max_length=383, blank=True)
     to_agent = models.CharField(_("to agent"), max_length=383, blank=True)
@@ -190,11 +227,16 @@ class Approval(models.Model):
     allowed_outcomes = models.JSONField(_("allowed outcomes"), default=list, blank=True)
     comment_required = models.BooleanField(_("comment required"), default=False)
     status = models.CharField(
-        _("status"), max_length=16, choices=ApprovalStatus.choices,
-        default=ApprovalStatus.PENDING, db_index=True,
+        _("status"),
+        max_length=16,
+        choices=ApprovalStatus.choices,
+        default=ApprovalStatus.PENDING,
+        db_index=True,
     )
     thread_status = models.CharField(
-        _("thread status (remote)"), max_length=32, blank=True,
+        _("thread status (remote)"),
+        max_length=32,
+        blank=True,
         help_text=_("The inbox thread status as the gateway reports it (pending, active, done)."),
     )
     timeline = models.JSONField(_("timeline"), default=list, blank=True)
@@ -243,16 +285,23 @@ class ApprovalDecision(models.Model):
         Approval, verbose_name=_("approval"), on_delete=models.CASCADE, related_name="decisions"
     )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("user"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     decision = models.CharField(_("decision"), max_length=16, choices=DecisionChoice.choices)
     outcome = models.CharField(_("outcome"), max_length=64, blank=True)
     note = models.TextField(_("note"), blank=True)
     idempotency_key = models.CharField(_("idempotency key"), max_length=128, unique=True)
     state = models.CharField(
-        _("state"), max_length=16, choices=DecisionState.choices,
-        default=DecisionState.RECORDED, db_index=True,
+        _("state"),
+        max_length=16,
+        choices=DecisionState.choices,
+        default=DecisionState.RECORDED,
+        db_index=True,
     )
     remote_response = models.JSONField(_("remote answer"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
@@ -282,7 +331,8 @@ class IdempotencyRecord(models.Model):
     key = models.CharField(_("idempotency key"), max_length=255, unique=True)
     operation = models.CharField(_("operation"), max_length=255)
     fingerprint = models.CharField(
-        _("request fingerprint"), max_length=64,
+        _("request fingerprint"),
+        max_length=64,
         help_text=_("SHA-256 of the canonical JSON of the call's parameters."),
     )
     response = models.JSONField(_("stored answer"), null=True, blank=True)
