@@ -4,8 +4,9 @@ What a user does, step by step: log in; open the approval queue and click "Refre
 (reads the approvers' inbox); open the pending approval; write a note and click Approve; the
 page says "sent, waiting for confirmation"; open the intent and click "Refresh from AXME"
 until the timeline shows COMPLETED (the emulator's ApprovalScript completes the intent once
-approved). Screenshots of the queue and the timeline go to ``artifacts/screenshots/`` and,
-for the admin guide, ``docs/_static/screenshots/``.
+approved). Screenshots of the queue and the timeline go to ``artifacts/screenshots/``; with
+``AXME_UPDATE_DOC_SCREENSHOTS=1`` they are also copied to ``docs/_static/screenshots/`` for
+the admin guide (so an ordinary test run leaves the tracked files alone).
 """
 
 from __future__ import annotations
@@ -71,8 +72,9 @@ def save_shot(page, name: str, selector: str | None = None) -> Path:
         page.locator(selector).screenshot(path=str(target))
     else:
         page.screenshot(path=str(target), full_page=False)
-    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(target, DOCS_SHOTS / name)
+    if os.environ.get("AXME_UPDATE_DOC_SCREENSHOTS") == "1":
+        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(target, DOCS_SHOTS / name)
     return target
 
 
