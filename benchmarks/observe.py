@@ -214,7 +214,8 @@ def main() -> None:
         return ids
 
     print(f"benchmark dir {work}; database {connection.vendor}; broker {args.broker_url}")
-    print(f"creating {args.intents} intents (+{args.intents} for the baseline) ...", flush=True)
+    extra = "" if args.skip_baseline else f" (+{args.intents} for the baseline)"
+    print(f"creating {args.intents} intents{extra} ...", flush=True)
     ours = create(args.intents)
     theirs = [] if args.skip_baseline else create(args.intents)
     for intent_id in ours:  # mirrored without events: the worker catches up from seq 0

@@ -308,19 +308,16 @@ def observe_many(
     if not held:
         return {"busy": len(ids)}
     base = _client()
-    client = AxmeClient(dataclasses.replace(base.config, pool_maxsize=max(10, len(held))))
-    try:
-        report = MultiplexedSlice(
-            client,
-            held,
-            token,
-            slice_seconds=float(slice_seconds or window),
-            window_seconds=window,
-            lease_seconds=lease_seconds,
-            writers=_observer_writers(),
-        ).run()
-    finally:
-        client.close()
+    pool_size = max(10, size + 10)
+    report = MultiplexedSlice(
+        lambda: AxmeClient(dataclasses.replace(base.config, pool_maxsize=pool_size)),
+        held,
+        token,
+        slice_seconds=float(slice_seconds or window),
+        window_seconds=window,
+        lease_seconds=lease_seconds,
+        writers=_observer_writers(),
+    ).run()
     for intent_id, error in report.errors.items():
         logger.error("intent %s: observer stopped: %s", intent_id, error.get("message"))
         _record_error_quietly(intent_id, {**error, "operation": "observe"})

@@ -1,34 +1,42 @@
-"""One bounded observation slice over many intents, inside one Celery task.
+"""Bounded observation slices over many intents, inside one Celery task each.
 
 Design (see ``docs/deployment.rst``): a prefork slot per stream cannot hold a thousand open
 intents, so one task holds them all:
 
 - a **reader thread per intent** reads consecutive stream windows (``client.observe_window``)
-  until the slice deadline or a terminal event, and puts each event on a queue. Readers never
-  touch the database; they block in ``recv`` and cost a socket and a small stack each;
+  from its cursor until a terminal event, and hands each event to a writer queue. Readers never
+  touch the database; they block in ``recv`` and cost a socket and a small stack each. The
+  first window of each reader has a random length, so that the reconnections at window ends
+  are spread over time instead of a thousand at once;
 - a few **writer threads** (one on SQLite, whose writers serialise anyway) drain the queues in
   small batches and ingest each intent's events through ``sync.ingest_events`` (one
   transaction per intent and batch; signals right after its commit). Intents are sharded over
   the writers, so one intent's events are always ingested by one thread, in order; each
-  writer holds one database connection;
-- the **calling thread** renews every lease the slice holds with one UPDATE every third of
-  the lease, and stops the readers of leases that were lost.
+  writer holds one database connection while its slice runs;
+- the **task's thread** renews every lease the slice holds with one UPDATE every third of the
+  lease, and stops the readers of leases that were lost.
 
-The database cursor (``Intent.last_seq``) is read once when the slice starts; readers keep an
-in-memory cursor for the windows that follow. Whatever a reader delivered but the writer did
-not commit (a kill, a database error) is read again by the next slice from the database
-cursor. Nothing here sends signals or writes models directly.
+A slice is bounded (``slice_seconds``): its writers stop at the deadline and the task returns
+and re-enqueues itself with the same lease token. The readers, and what they delivered in the
+meantime, are kept in a per-process **reader pool** keyed by that token, so when the next slice
+runs in the same process (always, on a ``threads`` or ``solo`` observer worker) it adopts the
+running streams instead of reconnecting a thousand of them. A pool that no slice adopts within
+two windows (the next slice ran in another process, or this one is shutting down) stops its
+readers; what they held in memory is dropped and read again by the new owner from the
+database cursor (``Intent.last_seq``), which only advances on commit. Nothing here sends
+signals or writes models directly.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import random
 import threading
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,23 +55,29 @@ _TERMINAL_EVENT_TYPES = frozenset(
 #: Reader outcomes.
 OPEN, TERMINAL, GONE, FAILED, LOST = "open", "terminal", "gone", "failed", "lost"
 
+Event = tuple[str, Mapping[str, Any]]
+
 
 def _is_terminal(event: Mapping[str, Any]) -> bool:
     status, event_type = event.get("status"), event.get("event_type")
     return status in TERMINAL_STATUSES or event_type in _TERMINAL_EVENT_TYPES
 
 
-class _Reader(threading.Thread):
-    """Reads consecutive windows of one intent's stream until the deadline or a terminal event."""
+def _describe(exc: BaseException) -> dict[str, Any]:
+    return {
+        "error": type(exc).__name__,
+        "message": str(exc),
+        "status_code": getattr(exc, "status_code", None),
+    }
 
-    def __init__(
-        self,
-        slice_: MultiplexedSlice,
-        intent_id: str,
-        since: int,
-    ) -> None:
+
+class _Reader(threading.Thread):
+    """Reads consecutive windows of one intent's stream until a terminal event, an error that
+    a retry cannot fix, a stop request, or its pool is abandoned."""
+
+    def __init__(self, pool: ReaderPool, intent_id: str, since: int) -> None:
         super().__init__(name=f"axme-observe-{intent_id[:8]}", daemon=True)
-        self.slice = slice_
+        self.pool = pool
         self.intent_id = intent_id
         self.since = since
         self.stop = threading.Event()
@@ -74,38 +88,37 @@ class _Reader(threading.Thread):
     def run(self) -> None:
         from django_axme.client import AxmeAPIError, AxmeNotFoundError
 
-        s = self.slice
+        pool = self.pool
         failures = 0
-        while not self.stop.is_set() and not s.stopping.is_set():
-            remaining = s.deadline - time.monotonic()
-            if remaining < 1:
-                return
-            wait = max(1, min(s.window_seconds, int(remaining)))
+        # A random first window spreads the reconnections of many readers over time.
+        wait = random.randint(1, pool.window_seconds)
+        while not self.stop.is_set() and not pool.abandoned():
             try:
-                for event in s.client.observe_window(
+                for event in pool.client.observe_window(
                     self.intent_id, since=self.since, wait_seconds=wait
                 ):
                     seq = event.get("seq")
                     if isinstance(seq, int) and seq > self.since:
                         self.since = seq
-                    s.deliver(self.intent_id, event)
+                    pool.deliver(self.intent_id, event)
                     if _is_terminal(event):
                         self.outcome = TERMINAL
                         return
                 self.windows += 1
                 failures = 0
+                wait = pool.window_seconds
             except AxmeNotFoundError as exc:
-                self.outcome, self.error = GONE, s.describe(exc)
+                self.outcome, self.error = GONE, _describe(exc)
                 return
             except AxmeAPIError as exc:
-                if not s.is_transient(exc):
-                    self.outcome, self.error = FAILED, s.describe(exc)
+                if not pool.is_transient(exc):
+                    self.outcome, self.error = FAILED, _describe(exc)
                     return
                 failures += 1
             except Exception as exc:  # transport errors and anything unexpected: back off, retry
-                if not s.is_transient(exc):
+                if not pool.is_transient(exc):
                     logger.exception("intent %s: observer reader stopped", self.intent_id)
-                    self.outcome, self.error = FAILED, s.describe(exc)
+                    self.outcome, self.error = FAILED, _describe(exc)
                     return
                 failures += 1
             if failures:
@@ -116,8 +129,122 @@ class _Reader(threading.Thread):
                     failures,
                     delay,
                 )
-                if self.stop.wait(min(delay, max(0.0, s.deadline - time.monotonic()))):
+                if self.stop.wait(delay):
                     return
+
+
+class ReaderPool:
+    """The running readers of one lease token in this process, and their writer queues.
+
+    Lives across slices of the same token (see the module docstring). Thread-safe.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        client: AxmeClient,
+        *,
+        shards: int,
+        window_seconds: int,
+        on_empty: Callable[[ReaderPool], None],
+    ) -> None:
+        from django_axme.client import AxmeRateLimitError, AxmeServerError, AxmeTransportError
+
+        self._transient = (AxmeTransportError, AxmeRateLimitError, AxmeServerError)
+        self.token = token
+        self.client = client
+        self.window_seconds = max(1, int(window_seconds))
+        self.queues: list[queue.Queue[Event]] = [queue.Queue() for _ in range(max(1, shards))]
+        self.readers: dict[str, _Reader] = {}
+        self.lock = threading.Lock()
+        self.adopted_at = time.monotonic()
+        self.owned = False  # a slice is running on this pool right now
+        self._on_empty = on_empty
+
+    def is_transient(self, exc: BaseException) -> bool:
+        return isinstance(exc, self._transient)
+
+    def abandoned(self) -> bool:
+        """No slice runs this pool, and none adopted it for two windows."""
+        return not self.owned and time.monotonic() - self.adopted_at > 2 * self.window_seconds + 5
+
+    def deliver(self, intent_id: str, event: Mapping[str, Any]) -> None:
+        self.queues[zlib.crc32(intent_id.encode()) % len(self.queues)].put((intent_id, event))
+
+    def adopt(self, cursors: Mapping[str, int]) -> None:
+        """Make sure a live reader follows each intent (starting at ``cursors[id]`` when a new
+        one is needed); the slice now owns the pool."""
+        with self.lock:
+            self.owned = True
+            self.adopted_at = time.monotonic()
+            for intent_id, since in cursors.items():
+                reader = self.readers.get(intent_id)
+                if reader is not None and (reader.is_alive() or reader.outcome != OPEN):
+                    continue
+                reader = _Reader(self, intent_id, int(since))
+                self.readers[intent_id] = reader
+                reader.start()
+
+    def release(self, finished: list[str]) -> None:
+        """The slice ends: forget finished readers; the pool waits for the next slice."""
+        with self.lock:
+            for intent_id in finished:
+                reader = self.readers.pop(intent_id, None)
+                if reader is not None:
+                    reader.stop.set()
+            self.owned = False
+            self.adopted_at = time.monotonic()
+            empty = not self.readers
+        if empty:
+            self._on_empty(self)
+
+    def stop_all(self) -> None:
+        with self.lock:
+            for reader in self.readers.values():
+                reader.stop.set()
+
+
+_pools: dict[tuple[int, str], ReaderPool] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool_for(
+    token: str, client_factory: Callable[[], AxmeClient], *, shards: int, window_seconds: int
+) -> ReaderPool:
+    key = (os.getpid(), token)  # never reuse a pool inherited through fork
+
+    def drop(pool: ReaderPool) -> None:
+        with _pools_lock:
+            if _pools.get(key) is pool:
+                del _pools[key]
+        pool.client.close()
+
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            pool = ReaderPool(
+                token,
+                client_factory(),
+                shards=shards,
+                window_seconds=window_seconds,
+                on_empty=drop,
+            )
+            _pools[key] = pool
+        return pool
+
+
+def _sweep_abandoned() -> None:
+    """Close the clients of pools whose readers all stopped after being abandoned."""
+    with _pools_lock:
+        dead = [
+            (key, pool)
+            for key, pool in _pools.items()
+            if pool.abandoned() and not any(r.is_alive() for r in pool.readers.values())
+        ]
+        for key, _pool in dead:
+            del _pools[key]
+    for _key, pool in dead:
+        pool.client.close()
 
 
 @dataclass
@@ -136,14 +263,15 @@ class SliceReport:
 
 
 class _Writer(threading.Thread):
-    """Ingests the events of its share of the intents (a fixed shard: one intent's events are
-    always ingested by the same writer, in arrival order). Own database connection."""
+    """Ingests the events of one shard of the intents until the slice deadline (one intent's
+    events are always ingested by the same shard, in arrival order). Own database connection,
+    closed when the slice ends."""
 
-    def __init__(self, slice_: MultiplexedSlice, index: int) -> None:
+    def __init__(self, slice_: MultiplexedSlice, inbox: queue.Queue[Event], index: int) -> None:
         super().__init__(name=f"axme-observe-writer-{index}", daemon=True)
         self.slice = slice_
-        self.inbox: queue.Queue[tuple[str, Mapping[str, Any]]] = queue.Queue()
-        self.readers_done = threading.Event()
+        self.inbox = inbox
+        self.done = threading.Event()
         self.events = 0
         self.calls = 0
 
@@ -151,16 +279,14 @@ class _Writer(threading.Thread):
         from django.db import connection
 
         try:
-            while True:
-                batch = self.slice.next_batch(self.inbox, block=not self.readers_done.is_set())
+            while not self.done.is_set():
+                batch = self.slice.next_batch(self.inbox)
                 if batch:
                     self._ingest(batch)
-                elif self.readers_done.is_set() and self.inbox.empty():
-                    return
         finally:
             connection.close()
 
-    def _ingest(self, batch: list[tuple[str, Mapping[str, Any]]]) -> None:
+    def _ingest(self, batch: list[Event]) -> None:
         """One ``sync.ingest_events`` call (one transaction, signals after its commit) per
         intent in the batch, in first-arrival order."""
         from django_axme import sync
@@ -188,18 +314,17 @@ class _Writer(threading.Thread):
 
 
 class MultiplexedSlice:
-    """Observe many intents for up to ``slice_seconds`` with one reader thread per stream.
+    """Observe many intents for ``slice_seconds`` with one reader thread per stream.
 
     Create it, then call :meth:`run` from the task's thread. Leases must be claimed by the
-    caller for ``token`` first; the slice renews them while running (from the calling thread)
-    and releases those of intents that ended (terminal, gone, failed); leases of intents still
-    open stay held for the next slice. ``writers`` threads ingest (each intent always by the
-    same one, so its events stay in order); each holds one database connection.
+    caller for ``token`` first; the slice renews them while it runs and releases those of
+    intents that ended (terminal, gone, failed); leases of intents still open stay held for
+    the next slice, which should run with the same token.
     """
 
     def __init__(
         self,
-        client: AxmeClient,
+        client_factory: Callable[[], AxmeClient],
         intent_ids: list[str],
         token: str,
         *,
@@ -210,104 +335,88 @@ class MultiplexedSlice:
         max_batch: int = 200,
         batch_wait: float = 0.02,
     ) -> None:
-        from django_axme.client import AxmeRateLimitError, AxmeServerError, AxmeTransportError
-
-        self._transient = (AxmeTransportError, AxmeRateLimitError, AxmeServerError)
-        self.client = client
         self.intent_ids = list(dict.fromkeys(intent_ids))
         self.token = token
-        self.window_seconds = max(1, int(window_seconds))
         self.lease_seconds = lease_seconds
-        self.deadline = time.monotonic() + max(1.0, slice_seconds)
+        self.slice_seconds = max(1.0, slice_seconds)
+        self.deadline = time.monotonic() + self.slice_seconds
         self.max_batch = max_batch
         self.batch_wait = batch_wait
-        self.writers = [_Writer(self, i) for i in range(max(1, writers))]
-        self.stopping = threading.Event()
-
-    def is_transient(self, exc: BaseException) -> bool:
-        return isinstance(exc, self._transient)
-
-    @staticmethod
-    def describe(exc: BaseException) -> dict[str, Any]:
-        return {
-            "error": type(exc).__name__,
-            "message": str(exc),
-            "status_code": getattr(exc, "status_code", None),
-        }
-
-    def stop(self) -> None:
-        """Ask every reader to stop after its current window (used on worker shutdown)."""
-        self.stopping.set()
-
-    def deliver(self, intent_id: str, event: Mapping[str, Any]) -> None:
-        """Hand one event from a reader to the writer that owns the intent."""
-        self.writers[zlib.crc32(intent_id.encode()) % len(self.writers)].inbox.put(
-            (intent_id, event)
+        self.pool = _pool_for(
+            token, client_factory, shards=max(1, writers), window_seconds=window_seconds
         )
 
     def run(self) -> SliceReport:
         """Run the slice to its deadline (or until every intent ended); return the report."""
+        _sweep_abandoned()
+        self.deadline = time.monotonic() + self.slice_seconds
         report = SliceReport()
-        cursors = dict(
-            Intent.objects.filter(intent_id__in=self.intent_ids).values_list(
+        cursors: dict[str, int] = {
+            intent_id: int(seq)
+            for intent_id, seq in Intent.objects.filter(intent_id__in=self.intent_ids).values_list(
                 "intent_id", "last_seq"
             )
-        )
-        readers = {
-            intent_id: _Reader(self, intent_id, int(cursors[intent_id]))
-            for intent_id in self.intent_ids
-            if intent_id in cursors
+            if intent_id
         }
         for intent_id in self.intent_ids:
-            if intent_id not in readers:
+            if intent_id not in cursors:
                 report.outcomes[intent_id] = GONE
-        for writer in self.writers:
+        pool = self.pool
+        pool.adopt(cursors)
+        readers = {i: pool.readers[i] for i in cursors}
+        writers = [_Writer(self, q, n) for n, q in enumerate(pool.queues)]
+        for writer in writers:
             writer.start()
-        for reader in readers.values():
-            reader.start()
         renewed = time.monotonic()
         try:
-            while any(r.is_alive() for r in readers.values()):
+            while time.monotonic() < self.deadline:
+                if not any(r.is_alive() for r in readers.values()) and all(
+                    q.empty() for q in pool.queues
+                ):
+                    break
                 time.sleep(0.2)
                 if time.monotonic() - renewed > self.lease_seconds / 3:
                     self._renew(readers, report)
                     renewed = time.monotonic()
         finally:
-            self.stopping.set()
-            for reader in readers.values():
-                reader.join(timeout=1.0)
-            for writer in self.writers:
-                writer.readers_done.set()
-            for writer in self.writers:
+            for writer in writers:
+                writer.done.set()
+            for writer in writers:
                 writer.join()
-        report.events = sum(w.events for w in self.writers)
-        report.batches = sum(w.calls for w in self.writers)
+        report.events = sum(w.events for w in writers)
+        report.batches = sum(w.calls for w in writers)
         heard = []
         for intent_id, reader in readers.items():
             if report.outcomes.get(intent_id) == LOST:
                 continue
-            report.outcomes[intent_id] = reader.outcome
-            if reader.error:
+            outcome = reader.outcome
+            if outcome != OPEN and not self._drained(intent_id):
+                outcome = OPEN  # its last events wait in a queue: the next slice ingests them
+            report.outcomes[intent_id] = outcome
+            if reader.error and outcome != OPEN:
                 report.errors[intent_id] = reader.error
-            if reader.windows and reader.outcome == OPEN:
+            if reader.windows and outcome == OPEN:
                 heard.append(intent_id)
         leases.mark_heard(heard)
-        ended = [i for i, o in report.outcomes.items() if o not in (OPEN, LOST)]
-        leases.release_leases(self.token, ended)
+        finished = [i for i, o in report.outcomes.items() if o != OPEN]
+        leases.release_leases(self.token, [i for i in finished if report.outcomes[i] != LOST])
+        pool.release(finished)
         return report
 
-    def next_batch(
-        self, inbox: queue.Queue[tuple[str, Mapping[str, Any]]], *, block: bool
-    ) -> list[tuple[str, Mapping[str, Any]]]:
-        """Up to ``max_batch`` events: waits up to 0.2 s for the first (when ``block``), then
-        collects what arrives within ``batch_wait``."""
-        batch: list[tuple[str, Mapping[str, Any]]] = []
+    def _drained(self, intent_id: str) -> bool:
+        """True when none of ``intent_id``'s events wait in a queue (exact once its reader has
+        stopped: nothing adds to the queue for it any more)."""
+        shard = self.pool.queues[zlib.crc32(intent_id.encode()) % len(self.pool.queues)]
+        with shard.mutex:
+            return all(item[0] != intent_id for item in shard.queue)
+
+    def next_batch(self, inbox: queue.Queue[Event]) -> list[Event]:
+        """Up to ``max_batch`` events: waits up to 0.2 s for the first, then collects what
+        arrives within ``batch_wait``."""
+        batch: list[Event] = []
         try:
-            if block:
-                batch.append(inbox.get(timeout=0.2))
-                wait_until = time.monotonic() + self.batch_wait
-            else:
-                wait_until = time.monotonic()
+            batch.append(inbox.get(timeout=0.2))
+            wait_until = time.monotonic() + self.batch_wait
             while len(batch) < self.max_batch:
                 timeout = wait_until - time.monotonic()
                 if timeout > 0:
