@@ -287,9 +287,10 @@ def observe_many(
     One reader thread per stream and a few writer threads that ingest in small batches (one
     intent always by the same writer, in order): one pool slot and at most four database
     connections for up to ``AXME["OBSERVER_BATCH_SIZE"]`` intents (more are split into further
-    tasks). The slice
-    lasts ``slice_seconds`` (default: ``AXME["OBSERVE_WINDOW_SECONDS"]``, one window). Intents
-    whose lease another observer holds are skipped. Returns counts per outcome.
+    tasks). The slice lasts ``slice_seconds`` (default: ``AXME["OBSERVE_WINDOW_SECONDS"]``);
+    the next slice, re-enqueued with the same lease token, adopts the streams still open in
+    this process instead of reconnecting them. Intents whose lease another observer holds are
+    skipped. Returns counts per outcome ("busy", "open", "terminal", "gone", "failed", "lost").
     """
     from django_axme.client import AxmeClient
     from django_axme.observer import MultiplexedSlice
@@ -387,7 +388,16 @@ def wait_for_intent(
         try:
             intent = _mirror_remote(intent_id)
         except _transient_errors() as exc:
-            return _retry_later(self, exc)
+            return _retry_later(
+                self,
+                exc,
+                kwargs={
+                    "terminal_states": sorted(states),
+                    "timeout": timeout,
+                    "poll_seconds": poll_seconds,
+                    "deadline": deadline,
+                },
+            )
         except _permanent_errors() as exc:
             raise IntentWaitError(f"cannot wait for intent {intent_id}: {exc}") from exc
     if intent.status in states:
