@@ -45,15 +45,15 @@ def _status(
             "intent_id": intent.intent_id,
             "previous": previous_status,
             "status": status,
-            "seq": event.seq,
-            "event_at": event.at.timestamp() if event.at else None,
+            "seq": getattr(event, "seq", None),
+            "event_at": event.at.timestamp() if getattr(event, "at", None) else None,
         }
     )
 
 
 def _terminal(name: str) -> Any:
     def handler(sender: Any, intent: Any, event: Any, **kwargs: Any) -> None:
-        write({"signal": name, "intent_id": intent.intent_id, "seq": event.seq})
+        write({"signal": name, "intent_id": intent.intent_id, "seq": getattr(event, "seq", None)})
 
     return handler
 
