@@ -72,13 +72,22 @@ def filesystem_broker(var_dir: Path) -> tuple[str, dict[str, Any]]:
     }
 
 
+def amqp_url() -> str:
+    return os.environ.get("AXME_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
 @contextlib.contextmanager
-def use_broker(url: str, transport_options: dict[str, Any] | None = None) -> Iterator[None]:
-    """Point this (test) process's Celery app at ``url`` for the block, then restore."""
+def use_broker(
+    url: str, transport_options: dict[str, Any] | None = None, *, queue: str = "celery"
+) -> Iterator[None]:
+    """Point this (test) process's Celery app at ``url`` (and default ``queue``) for the
+    block, then restore."""
     from celery import current_app
 
     app = current_app._get_current_object()
     old = (app.conf.broker_url, app.conf.broker_transport_options, app.conf.broker_transport)
+    old_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
 
     def reset() -> None:
         # Forget the app's pools (kombu keeps its own per-URL pools, which stay usable).
@@ -100,6 +109,7 @@ def use_broker(url: str, transport_options: dict[str, Any] | None = None) -> Ite
     finally:
         reset()
         app.conf.broker_url, app.conf.broker_transport_options, app.conf.broker_transport = old
+        app.conf.task_default_queue = old_queue
 
 
 def wait_until(

@@ -10,6 +10,7 @@ when the worker is SIGKILLed twice in the middle of the run.
 from __future__ import annotations
 
 import time
+import uuid
 from collections import Counter
 from types import SimpleNamespace
 from typing import Any
@@ -198,3 +199,30 @@ def test_fifty_intents_filesystem_broker(
     worker.start()
     with harness.use_broker(url, options):
         run_fifty(worker, live_emulator, workers.signal_log)
+
+
+def test_fifty_intents_rabbitmq(workers: WorkerFactory, live_emulator: SimpleNamespace) -> None:
+    import kombu
+
+    url = harness.amqp_url()
+    try:
+        with kombu.Connection(url, connect_timeout=2) as conn:
+            conn.connect()
+    except Exception:
+        pytest.skip(f"RabbitMQ is not reachable at {url}")
+    queue = f"axme-test-{uuid.uuid4().hex[:8]}"
+    worker = workers(
+        axme_url=live_emulator.url,
+        broker_url=url,
+        name="amqp",
+        concurrency=16,
+        extra_env={"AXME_TEST_QUEUE": queue},
+    )
+    worker.start()
+    try:
+        with harness.use_broker(url, queue=queue):
+            run_fifty(worker, live_emulator, workers.signal_log)
+    finally:
+        worker.stop()
+        with kombu.Connection(url) as conn:  # the run's queue is not left behind
+            conn.default_channel.queue_delete(queue)

@@ -20,6 +20,8 @@ CELERY_BEAT_SCHEDULE = beat_schedule(
     inbox_seconds=float(os.environ.get("AXME_TEST_INBOX_SECONDS", "2")),
 )
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A queue of its own, so that a shared broker (RabbitMQ's default vhost) never mixes runs.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("AXME_TEST_QUEUE", "celery")
 if CELERY_BROKER_URL.startswith("filesystem://"):  # noqa: F405
     from django_axme.celery import FILESYSTEM_TRANSPORT
 
