@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -361,3 +362,64 @@ class SyncCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={self.value}"
+
+
+class PendingSignal(models.Model):
+    """A signal written by the one writer in the same transaction as the mirror change that
+    causes it, deleted in the transaction that delivers it (the signal outbox).
+
+    The signal's arguments are rebuilt from the referenced rows when it is delivered; a row
+    left here by a crash is delivered by ``django_axme.sync.deliver_pending_signals``.
+    """
+
+    signal = models.CharField(_("signal"), max_length=64)
+    intent = models.ForeignKey(
+        Intent,
+        verbose_name=_("intent"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    remote_intent_id = models.CharField(_("remote intent id"), max_length=64, blank=True)
+    event = models.ForeignKey(
+        IntentEvent,
+        verbose_name=_("event"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    approval = models.ForeignKey(
+        "Approval",
+        verbose_name=_("approval"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decision = models.ForeignKey(
+        "ApprovalDecision",
+        verbose_name=_("decision"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    arguments = models.JSONField(
+        _("arguments"),
+        default=dict,
+        blank=True,
+        help_text=_("Plain signal arguments, e.g. previous_status and status."),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("pending signal")
+        verbose_name_plural = _("pending signals")
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.signal} for {self.remote_intent_id or '?'}"

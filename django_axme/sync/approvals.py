@@ -53,7 +53,7 @@ from django_axme.models import (
     DecisionState,
     Intent,
 )
-from django_axme.sync.dispatch import send_on_commit
+from django_axme.sync.dispatch import Outgoing, queue_signals
 from django_axme.sync.remote import clip, parse_timestamp
 
 logger = logging.getLogger("django_axme.sync")
@@ -195,11 +195,14 @@ def ingest_thread(thread: Mapping[str, Any]) -> Approval | None:
                 approval.intent = intent
             approval.save()
         if created:
-            send_on_commit(
-                signals.approval_requested,
-                Approval,
-                intent_id=remote_intent_id or None,
-                approval=approval,
+            queue_signals(
+                [
+                    Outgoing(
+                        signals.approval_requested,
+                        approval=approval,
+                        remote_intent_id=remote_intent_id[:64],
+                    )
+                ]
             )
         elif approval.status in _OPEN:
             _settle_from_thread(approval, waiting, _timeline_decision(approval.timeline))
@@ -252,13 +255,15 @@ def _confirm(approval: Approval, decision: ApprovalDecision) -> None:
     )
     approval.decided_at = now
     approval.save(update_fields=["status", "decided_at", "updated_at"])
-    send_on_commit(
-        signals.approval_decided,
-        Approval,
-        intent_id=approval.remote_intent_id or None,
-        approval=approval,
-        decision=decision,
-        user=decision.user,
+    queue_signals(
+        [
+            Outgoing(
+                signals.approval_decided,
+                approval=approval,
+                decision=decision,
+                remote_intent_id=approval.remote_intent_id,
+            )
+        ]
     )
 
 

@@ -1,53 +1,348 @@
-"""Sending the public signals after commit, with failing receivers isolated and logged.
+"""The signal outbox: durable, exactly-once-effect delivery of :mod:`django_axme.signals`.
 
-This is the only place that sends :mod:`django_axme.signals`. Guarantees:
+This is the only place that sends the public signals. How a signal travels:
 
-- a signal is queued with ``transaction.on_commit``: it is delivered after the surrounding
-  (outermost) transaction commits, and dropped if that transaction rolls back;
-- signals queued by one writer call are delivered in the order they were queued (for a batch
-  of events: ascending ``seq``);
-- each receiver is called through ``send_robust``: an exception is logged on the
-  ``django_axme.signals`` logger with the signal name and the remote intent id, and the
-  remaining receivers still run. Nothing a receiver does can undo the committed mirror.
+1. **Recorded with the change.** The one writer calls :func:`queue_signals` inside the
+   transaction that changes the mirror: one :class:`~django_axme.models.PendingSignal` row per
+   signal (one bulk insert per call). The row commits or rolls back with the change: a rolled
+   back transaction (or savepoint) leaves no signal behind.
+2. **Delivered after commit.** A ``transaction.on_commit`` callback then delivers the pending
+   rows of the intents it touched (:func:`deliver_group`). Each delivery is **one
+   transaction**: the rows are claimed (``SELECT ... FOR UPDATE`` on PostgreSQL, the
+   ``IMMEDIATE`` write lock on SQLite) and deleted, then every receiver of every claimed signal
+   is called inside its own savepoint. The claim and whatever the receivers wrote to the
+   database commit together.
+3. **Recovered after a crash.** A process killed after the mirror commit but before the
+   delivery commit leaves the rows (and rolls back any partial receiver writes);
+   :func:`deliver_pending_signals` (run by the worker at start, by the periodic reconcile task
+   and by ``manage.py axme_sync``) delivers them later, in the same way.
+
+Guarantees:
+
+- **exactly once for database effects**: a delivery either commits (the rows are gone, the
+  receivers' writes are kept) or rolls back as a whole (the rows stay, the writes are undone)
+  and is delivered again; two deliverers never both commit the same row (the second one finds
+  it locked, waits, and then finds it deleted);
+- **at least once for effects outside the database** (an e-mail, an HTTP call, a file) done
+  directly in a receiver: a crash after the receiver ran but before the delivery committed
+  repeats it. A receiver that needs at-most-once for such an effect registers it with
+  ``transaction.on_commit`` (it then runs after the delivery commits);
+- **order**: the signals of one intent are delivered in the order they were recorded (for a
+  batch of events: ascending ``seq``); concurrent deliverers of one intent wait for each other.
+  There is no order between different intents;
+- **isolation**: a receiver that raises ``Exception`` is logged on the ``django_axme.signals``
+  logger with the signal name and the remote intent id, its savepoint is rolled back, the other
+  receivers still run and the signal counts as delivered. A ``BaseException`` (e.g.
+  ``KeyboardInterrupt``, ``SystemExit``) aborts the delivery: nothing of it is committed and the
+  rows stay pending.
+
+Signal arguments are rebuilt from the stored ids when a row is delivered by another process or
+transaction than the one that recorded it (the ``intent``/``approval`` instance is then the row
+as it is at delivery time); the normal after-commit path hands over the writer's own instances.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.db import transaction
 from django.dispatch import Signal
+from django.utils import timezone
 
 from django_axme import signals
+from django_axme.models import Approval, ApprovalDecision, Intent, IntentEvent, PendingSignal
 
 logger = logging.getLogger("django_axme.signals")
 
+__all__ = [
+    "Outgoing",
+    "deliver_group",
+    "deliver_pending_signals",
+    "queue_signals",
+    "signal_name",
+]
+
 _NAMES: dict[int, str] = {id(getattr(signals, name)): name for name in signals.__all__}
+
+#: Rows claimed per delivery transaction (a larger backlog of one intent takes several).
+DELIVERY_BATCH = 200
+
+#: ``("i", intent pk)`` for intent-linked signals, ``("a", approval pk)`` for approval signals
+#: of an approval whose intent is not mirrored. Signals of one key are delivered in order.
+GroupKey = tuple[str, int]
+Kwargs = dict[str, Any]
 
 
 def signal_name(signal: Signal) -> str:
     return _NAMES.get(id(signal), repr(signal))
 
 
-def deliver(signal: Signal, sender: type, *, intent_id: str | None, **kwargs: Any) -> None:
-    """Call every receiver now; log (never raise) the receivers' exceptions."""
-    for receiver, result in signal.send_robust(sender=sender, **kwargs):
-        if isinstance(result, Exception):
+@dataclass(frozen=True)
+class Outgoing:
+    """One signal to record: the signal and the rows its arguments are built from."""
+
+    signal: Signal
+    intent: Intent | None = None
+    remote_intent_id: str = ""
+    event: IntentEvent | None = None
+    approval: Approval | None = None
+    decision: ApprovalDecision | None = None
+    previous_status: str | None = None
+    status: str | None = None
+
+    def kwargs(self) -> Kwargs:
+        """The keyword arguments receivers get (besides ``signal`` and ``sender``)."""
+        return _arguments(
+            signal_name(self.signal),
+            intent=self.intent,
+            event=self.event,
+            approval=self.approval,
+            decision=self.decision,
+            plain={"previous_status": self.previous_status, "status": self.status},
+        )
+
+
+def _arguments(
+    name: str,
+    *,
+    intent: Intent | None,
+    event: IntentEvent | None,
+    approval: Approval | None,
+    decision: ApprovalDecision | None,
+    plain: dict[str, Any],
+) -> Kwargs:
+    if name == "intent_created":
+        return {"intent": intent}
+    if name == "intent_status_changed":
+        return {
+            "intent": intent,
+            "previous_status": plain.get("previous_status"),
+            "status": plain.get("status"),
+            "event": event,
+        }
+    if name.startswith("intent_"):
+        return {"intent": intent, "event": event}
+    if name == "approval_requested":
+        return {"approval": approval}
+    if name == "approval_decided":
+        return {
+            "approval": approval,
+            "decision": decision,
+            "user": decision.user if decision is not None else None,
+        }
+    raise ValueError(f"unknown django-axme signal {name!r}")
+
+
+def _sender(name: str) -> type:
+    return Approval if name.startswith("approval_") else Intent
+
+
+def _key(intent_pk: int | None, approval_pk: int | None) -> GroupKey | None:
+    if intent_pk is not None:
+        return ("i", intent_pk)
+    if approval_pk is not None:
+        return ("a", approval_pk)
+    return None
+
+
+def queue_signals(items: Sequence[Outgoing]) -> None:
+    """Record ``items`` as pending signals in the current transaction (one insert) and
+    deliver them after the outermost commit (see the module docstring).
+
+    Must be called inside ``transaction.atomic`` with saved instances. Nothing is delivered if
+    the transaction (or the savepoint the call ran in) rolls back.
+    """
+    if not items:
+        return
+    rows = []
+    for item in items:
+        intent = item.intent
+        if intent is None and item.approval is not None and item.approval.intent_id is not None:
+            intent = item.approval.intent
+        remote_id = item.remote_intent_id or (intent.intent_id if intent is not None else "")
+        arguments = {
+            k: v
+            for k, v in (("previous_status", item.previous_status), ("status", item.status))
+            if v is not None
+        }
+        rows.append(
+            PendingSignal(
+                signal=signal_name(item.signal),
+                intent=intent,
+                remote_intent_id=(remote_id or "")[:64],
+                event=item.event,
+                approval=item.approval,
+                decision=item.decision,
+                arguments=arguments,
+            )
+        )
+    PendingSignal.objects.bulk_create(rows)
+    cache: dict[int, Kwargs] = {
+        row.pk: item.kwargs() for row, item in zip(rows, items, strict=True) if row.pk is not None
+    }
+    keys = _unique_keys((row.intent_id, row.approval_id) for row in rows)
+    transaction.on_commit(partial(_deliver_after_commit, keys, cache), robust=True)
+
+
+def _unique_keys(pairs: Iterable[tuple[int | None, int | None]]) -> list[GroupKey]:
+    keys: dict[GroupKey, None] = {}
+    for intent_pk, approval_pk in pairs:
+        key = _key(intent_pk, approval_pk)
+        if key is not None:
+            keys.setdefault(key, None)
+    return list(keys)
+
+
+def _deliver_after_commit(keys: list[GroupKey], cache: dict[int, Kwargs]) -> None:
+    for key in keys:
+        try:
+            deliver_group(key, cache)
+        except Exception:
+            logger.exception(
+                "signals of %s #%s not delivered now; they stay pending for "
+                "deliver_pending_signals()",
+                "intent" if key[0] == "i" else "approval",
+                key[1],
+            )
+
+
+def _group_filter(key: GroupKey) -> dict[str, Any]:
+    kind, pk = key
+    if kind == "i":
+        return {"intent_id": pk}
+    return {"intent__isnull": True, "approval_id": pk}
+
+
+def deliver_group(key: GroupKey, cache: dict[int, Kwargs] | None = None) -> int:
+    """Deliver every pending signal of one intent (or intent-less approval), in order.
+
+    Each batch of up to :data:`DELIVERY_BATCH` rows is one transaction: claim (lock + delete)
+    the rows, call the receivers (each in a savepoint), commit. Rows another deliverer holds
+    are waited for and then skipped (already deleted). Returns the number delivered.
+    """
+    delivered = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                PendingSignal.objects.select_for_update()
+                .filter(**_group_filter(key))
+                .order_by("pk")[:DELIVERY_BATCH]
+            )
+            if not rows:
+                return delivered
+            PendingSignal.objects.filter(pk__in=[r.pk for r in rows]).delete()
+            for row, kwargs in _rebuild(rows, cache or {}):
+                signal = getattr(signals, row.signal)
+                _send(signal, _sender(row.signal), kwargs, row.remote_intent_id or None)
+        delivered += len(rows)
+        if len(rows) < DELIVERY_BATCH:
+            return delivered
+
+
+def _rebuild(
+    rows: list[PendingSignal], cache: dict[int, Kwargs]
+) -> Iterable[tuple[PendingSignal, Kwargs]]:
+    """The receivers' arguments of each row: the writer's instances when this process recorded
+    the row, else re-read from the database (a few queries per batch). Rows that cannot be
+    rebuilt (an unknown signal name) are logged and dropped."""
+    missing = [r for r in rows if r.pk not in cache]
+    intents = Intent.objects.in_bulk({r.intent_id for r in missing if r.intent_id})
+    events = IntentEvent.objects.in_bulk({r.event_id for r in missing if r.event_id})
+    approvals = Approval.objects.in_bulk({r.approval_id for r in missing if r.approval_id})
+    decisions = ApprovalDecision.objects.select_related("user").in_bulk(
+        {r.decision_id for r in missing if r.decision_id}
+    )
+    out = []
+    for row in rows:
+        if row.signal not in signals.__all__:
+            logger.error("dropped pending signal #%s: unknown signal %r", row.pk, row.signal)
+            continue
+        if row.pk in cache:
+            out.append((row, cache[row.pk]))
+            continue
+        out.append(
+            (
+                row,
+                _arguments(
+                    row.signal,
+                    intent=intents.get(row.intent_id) if row.intent_id else None,
+                    event=events.get(row.event_id) if row.event_id else None,
+                    approval=approvals.get(row.approval_id) if row.approval_id else None,
+                    decision=decisions.get(row.decision_id) if row.decision_id else None,
+                    plain=dict(row.arguments or {}),
+                ),
+            )
+        )
+    return out
+
+
+def _live_receivers(signal: Signal, sender: type) -> list[Callable[..., Any]]:
+    """The receivers ``signal.send`` would call for ``sender`` (sync ones; async ones wrapped
+    with ``async_to_sync``), in connection order."""
+    if not signal.has_listeners(sender):
+        return []
+    found = signal._live_receivers(sender)
+    if isinstance(found, tuple):  # Django >= 5.0: (sync receivers, async receivers)
+        sync_receivers, async_receivers = found
+        if async_receivers:
+            from asgiref.sync import async_to_sync
+
+            return [*sync_receivers, *(async_to_sync(r) for r in async_receivers)]
+        return list(sync_receivers)
+    return list(found)  # pragma: no cover - older Django
+
+
+def _send(signal: Signal, sender: type, kwargs: Kwargs, intent_id: str | None) -> None:
+    """Call each receiver in its own savepoint; log (never raise) an ``Exception``."""
+    for receiver in _live_receivers(signal, sender):
+        try:
+            with transaction.atomic():
+                receiver(signal=signal, sender=sender, **kwargs)
+        except Exception as exc:
             logger.error(
                 "receiver %s of %s failed for intent %s: %s",
                 getattr(receiver, "__qualname__", repr(receiver)),
                 signal_name(signal),
                 intent_id,
-                result,
-                exc_info=(type(result), result, result.__traceback__),
+                exc,
+                exc_info=(type(exc), exc, exc.__traceback__),
             )
 
 
-def send_on_commit(signal: Signal, sender: type, *, intent_id: str | None, **kwargs: Any) -> None:
-    """Queue ``signal`` for delivery after the current transaction commits (see module doc)."""
+def deliver_pending_signals(*, older_than_seconds: float = 0.0, limit: int = 10_000) -> int:
+    """Deliver the signals a crash left pending; return how many were delivered.
 
-    def _deliver() -> None:
-        deliver(signal, sender, intent_id=intent_id, **kwargs)
-
-    transaction.on_commit(_deliver, robust=True)
+    Looks at up to ``limit`` rows recorded at least ``older_than_seconds`` ago and delivers,
+    intent by intent (oldest first), every pending signal of those intents, exactly as the
+    after-commit path does (see the module docstring). Safe to run at any time and in any
+    number of processes at once: a signal is claimed by one deliverer only. A failure while
+    delivering one intent's signals is logged and leaves them pending; the others go on.
+    Call it outside a transaction (inside one, the deliveries commit only with it).
+    """
+    if older_than_seconds < 0:
+        raise ValueError("older_than_seconds must be >= 0")
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    candidates = (
+        PendingSignal.objects.filter(created_at__lte=cutoff)
+        .order_by("pk")
+        .values_list("intent_id", "approval_id")[:limit]
+    )
+    keys = _unique_keys(candidates)
+    delivered = 0
+    for key in keys:
+        try:
+            delivered += deliver_group(key)
+        except Exception:
+            logger.exception(
+                "pending signals of %s #%s not delivered; next recovery",
+                "intent" if key[0] == "i" else "approval",
+                key[1],
+            )
+    if delivered:
+        logger.info("delivered %s pending signal(s)", delivered)
+    return delivered

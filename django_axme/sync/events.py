@@ -44,7 +44,7 @@ from django_axme.models import (
     IntentEvent,
     IntentStatus,
 )
-from django_axme.sync.dispatch import send_on_commit
+from django_axme.sync.dispatch import Outgoing, queue_signals
 from django_axme.sync.intents import lock_intent
 from django_axme.sync.remote import RemoteEvent, parse_event
 
@@ -134,13 +134,13 @@ def ingest_events(intent: Intent | str, events: Iterable[Mapping[str, Any]]) -> 
         row, created = lock_intent(intent)
         if created:
             row.intent_type = _stub_type(parsed)
-            send_on_commit(signals.intent_created, Intent, intent_id=row.intent_id, intent=row)
         new_events, known = _insert_new(row, parsed)
         duplicates += known
         transitions, late = _apply(row, new_events)
         row.last_heard_at = timezone.now()
         row.save()
-        _signal(row, transitions)
+        outgoing = [Outgoing(signals.intent_created, intent=row)] if created else []
+        queue_signals(outgoing + _signals_of(row, transitions))
         if transitions:
             from django_axme.sync.approvals import settle_after_intent_moved
 
@@ -243,20 +243,23 @@ def _copy_outcome(row: Intent, event: IntentEvent) -> None:
         row.error = dict(event.details["error"])
 
 
-def _signal(row: Intent, transitions: list[Transition]) -> None:
-    """Queue the signals of each transition, in order (delivered after commit)."""
+def _signals_of(row: Intent, transitions: list[Transition]) -> list[Outgoing]:
+    """The signals of each transition, in order."""
+    out: list[Outgoing] = []
     for t in transitions:
-        kwargs: dict[str, Any] = {"intent_id": row.intent_id, "intent": row, "event": t.event}
         if t.status_changed:
-            send_on_commit(
-                signals.intent_status_changed,
-                Intent,
-                previous_status=t.previous_status,
-                status=t.status,
-                **kwargs,
+            out.append(
+                Outgoing(
+                    signals.intent_status_changed,
+                    intent=row,
+                    event=t.event,
+                    previous_status=t.previous_status,
+                    status=t.status,
+                )
             )
         if t.status == IntentStatus.WAITING:
-            send_on_commit(signals.intent_waiting, Intent, **kwargs)
+            out.append(Outgoing(signals.intent_waiting, intent=row, event=t.event))
         terminal = _TERMINAL_SIGNALS.get(t.status)
         if terminal is not None:
-            send_on_commit(terminal, Intent, **kwargs)
+            out.append(Outgoing(terminal, intent=row, event=t.event))
+    return out

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from django_axme import signals
 from django_axme.models import Approval, Intent, SendState
-from django_axme.sync.dispatch import send_on_commit
+from django_axme.sync.dispatch import Outgoing, queue_signals
 from django_axme.sync.remote import clip, parse_timestamp
 
 logger = logging.getLogger("django_axme.sync")
@@ -134,7 +134,7 @@ def ingest_intent(
         row.save()
         Approval.objects.filter(intent__isnull=True, remote_intent_id=intent_id).update(intent=row)
         if created:
-            send_on_commit(signals.intent_created, Intent, intent_id=intent_id, intent=row)
+            queue_signals([Outgoing(signals.intent_created, intent=row)])
     return row
 
 

@@ -226,7 +226,7 @@ def test_batch_is_one_transaction(intent, intent_id, monkeypatch):
     def explode(row, transitions):
         raise RuntimeError("receiver queue broke")
 
-    monkeypatch.setattr(events_module, "_signal", explode)
+    monkeypatch.setattr(events_module, "_signals_of", explode)
     with pytest.raises(RuntimeError):
         ingest_events(intent, [event(intent_id, 1, "SUBMITTED"), event(intent_id, 2, "DELIVERED")])
     intent.refresh_from_db()
