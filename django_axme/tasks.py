@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.utils import timezone
 
 from django_axme.celery import (
@@ -44,6 +45,7 @@ __all__ = [
     "IntentWaitError",
     "IntentWaitTimeout",
     "StalePolicyGenerationError",
+    "deliver_signals_at_worker_start",
     "intent_as_dict",
     "observe_intent",
     "observe_many",
@@ -720,10 +722,16 @@ def update_intent_policy(
 
 @shared_task(name=RECONCILE_OPEN_INTENTS_TASK, bind=True, ignore_result=True)
 def reconcile_open_intents(
-    self: Any, limit: int = 1000, pending_after_seconds: float = 30.0
+    self: Any,
+    limit: int = 1000,
+    pending_after_seconds: float = 30.0,
+    signals_after_seconds: float = 10.0,
 ) -> dict[str, int]:
     """Catch up with whatever a lost message left behind. Safe to run at any time.
 
+    0. Signals recorded at least ``signals_after_seconds`` ago and still undelivered (their
+       process died between the mirror commit and the delivery commit) are delivered
+       (:func:`django_axme.sync.deliver_pending_signals`: each exactly once).
     1. Outbox rows still pending ``pending_after_seconds`` after they were written (their
        after-commit message was lost) are sent (same idempotency key: never twice).
     2. Open intents without a live observer lease (never observed, or its worker died and the
@@ -736,8 +744,9 @@ def reconcile_open_intents(
     from django.db.models import Q
 
     from django_axme.models import TERMINAL_STATUSES, Intent
-    from django_axme.sync import leases, outbox
+    from django_axme.sync import deliver_pending_signals, leases, outbox
 
+    delivered = deliver_pending_signals(older_than_seconds=signals_after_seconds, limit=limit)
     pending = outbox.pending_rows(pending_after_seconds, limit)
     for pk in pending:
         send_intent.apply_async(args=(pk,))
@@ -764,7 +773,12 @@ def reconcile_open_intents(
             _record_error_quietly(intent_id, error_record(exc, operation="reconcile"))
     orphans = leases.expired_open_intents(limit)
     started = start_observing(orphans)
-    result = {"sent": len(pending), "resynced": resynced, "observers": started}
+    result = {
+        "signals": delivered,
+        "sent": len(pending),
+        "resynced": resynced,
+        "observers": started,
+    }
     if any(result.values()):
         logger.info("reconcile_open_intents: %s", result)
     return result
@@ -839,3 +853,31 @@ def prune(retention_days: int | None = None, batch_size: int | None = None) -> d
     result = dataclasses.asdict(counts)
     logger.info("prune: %s", result)
     return result
+
+
+# -- worker start ----------------------------------------------------------------------------
+
+
+@worker_ready.connect(dispatch_uid="django_axme.deliver_pending_signals_at_start")
+def deliver_signals_at_worker_start(**kwargs: Any) -> int:
+    """At worker start (``worker_ready``, in the main process, for every pool), deliver the
+    signals a killed process left pending (:func:`django_axme.sync.deliver_pending_signals`).
+
+    Never stops the worker from starting: any error (e.g. a database that is not migrated
+    yet) is logged and the periodic ``reconcile_open_intents`` tries again. Closes the
+    database connection it used, so the main process keeps none open.
+    """
+    from django.db import connections
+
+    try:
+        from django_axme.sync import deliver_pending_signals
+
+        return deliver_pending_signals(older_than_seconds=0.0)
+    except Exception as exc:
+        logger.warning("pending signals not delivered at worker start: %s", exc)
+        return 0
+    finally:
+        try:
+            connections.close_all()
+        except Exception:  # pragma: no cover - closing is best effort
+            logger.debug("closing connections after start-up delivery failed", exc_info=True)

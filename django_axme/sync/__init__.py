@@ -9,6 +9,8 @@ network: callers fetch with the client and hand what they learned to these funct
 - :func:`ingest_events`, :class:`IngestResult` -- :mod:`django_axme.sync.events`
 - :func:`ingest_thread`, :func:`record_decision`, :func:`decision_sent`,
   :func:`decision_failed`, :func:`decision_superseded` -- :mod:`django_axme.sync.approvals`
+- :func:`deliver_pending_signals` (recovery of signals a crash left undelivered) --
+  :mod:`django_axme.sync.dispatch`
 - ledger writes -- :mod:`django_axme.sync.ledger`; retention -- :mod:`django_axme.sync.prune`
 """
 
@@ -21,6 +23,7 @@ from django_axme.sync.approvals import (
     ingest_thread,
     record_decision,
 )
+from django_axme.sync.dispatch import deliver_pending_signals
 from django_axme.sync.events import IngestResult, Transition, ingest_events
 from django_axme.sync.intents import ingest_intent, record_intent_error
 
@@ -30,6 +33,7 @@ __all__ = [
     "decision_failed",
     "decision_sent",
     "decision_superseded",
+    "deliver_pending_signals",
     "ingest_events",
     "ingest_intent",
     "ingest_thread",

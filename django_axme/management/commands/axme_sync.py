@@ -24,6 +24,9 @@ logger = logging.getLogger("django_axme.sync")
 
 #: Show a progress bar (tqdm, on stderr) from this many intents on.
 PROGRESS_THRESHOLD = 10
+#: Signals recorded this long ago and still pending are delivered first (younger ones are
+#: most likely being delivered right now by the process that recorded them).
+PENDING_SIGNALS_AFTER_SECONDS = 5.0
 #: Safety bound on event pages fetched per intent in one run.
 MAX_EVENT_PAGES = 1000
 
@@ -108,6 +111,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         client = django_axme.get_client()
         totals = SyncTotals()
+        recovered = sync.deliver_pending_signals(older_than_seconds=PENDING_SIGNALS_AFTER_SECONDS)
+        if recovered:
+            self.stdout.write(
+                _("Delivered %(n)d signal(s) left pending by an interrupted process.")
+                % {"n": recovered}
+            )
         if not options["inbox_only"]:
             self._sync_intents(client, options, totals)
         if options["inbox"] or options["inbox_only"]:
