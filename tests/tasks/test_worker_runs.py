@@ -10,6 +10,7 @@ the signals the killed one had recorded but not delivered yet).
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections import Counter
@@ -143,6 +144,9 @@ def run_fifty(
     # Signals are recorded with the mirror change and delivered in a transaction of their own
     # (the recorder's rows commit with it): a SIGKILL at any point loses none of them.
     assert not lost, f"signals lost (kills at {kill_times}): {sorted(lost)}"
+    recovered = [int(n) for n in re.findall(r"delivered (\d+) pending signal", worker.logs())]
+    if recovered:
+        print(f"signals left pending by a kill and recovered: {recovered}")
     completed = Counter(r["intent_id"] for r in records if r["signal"] == "intent_completed")
     created = Counter(r["intent_id"] for r in records if r["signal"] == "intent_created")
     for counter in (completed, created):
@@ -192,6 +196,20 @@ def test_fifty_intents_filesystem_broker(
     worker.start()
     with harness.use_broker(url, options):
         run_fifty(worker, live_emulator, workers.signal_log)
+
+
+def test_fifty_intents_survive_two_sigkills_filesystem_broker(
+    workers: WorkerFactory, live_emulator: SimpleNamespace, var_dir: Any
+) -> None:
+    """The kill run on the no-server broker (and whatever DATABASE_URL says, SQLite by
+    default): the broker loses the messages the killed worker held; the reconcile sweep and the
+    start-up signal recovery make up for them."""
+    url, options = harness.filesystem_broker(var_dir)
+    worker = workers(axme_url=live_emulator.url, broker_url=url, name="fskill", concurrency=16)
+    worker.start()
+    with harness.use_broker(url, options):
+        run_fifty(worker, live_emulator, workers.signal_log, kills=2, timeout=200)
+    assert worker.starts == 3
 
 
 def test_fifty_intents_rabbitmq(workers: WorkerFactory, live_emulator: SimpleNamespace) -> None:
