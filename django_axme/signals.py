@@ -1,13 +1,26 @@
 """Public signals of django-axme.
 
-Every signal is sent by the one writer (``django_axme.sync``) and only from a
-``transaction.on_commit`` callback: a receiver runs after the mirror change that caused it has
-been committed, and never for a change that was rolled back. Each lifecycle transition of an
-intent is signalled exactly once, whichever path (stream, poll, ``axme_sync``, admin action,
-reconcile sweep) brought the news first; duplicates and late events signal nothing.
-Receivers are called with ``send_robust``: a receiver that raises is logged (logger
-``django_axme.signals``, with the remote intent id) and neither stops the other receivers nor
-undoes the mirror.
+Every signal is sent by the one writer (``django_axme.sync``), through a transactional outbox
+(:mod:`django_axme.sync.dispatch`, documented in ``docs/signals.rst``):
+
+- it is recorded (a :class:`~django_axme.models.PendingSignal` row) in the same transaction as
+  the mirror change that causes it: never sent for a change that was rolled back;
+- after that transaction commits it is delivered in a transaction of its own, which deletes
+  the row and runs every receiver in its own savepoint: a receiver runs after the mirror change
+  is committed, its database writes commit together with the delivery, and
+  ``transaction.on_commit`` in a receiver fires after the delivery commits;
+- a process killed between the two commits leaves the row and rolls back the receivers'
+  partial writes; :func:`django_axme.sync.deliver_pending_signals` (run at worker start, by
+  ``reconcile_open_intents`` and by ``axme_sync``) delivers it later. Receivers' database
+  effects therefore happen exactly once; their effects outside the database are at least once
+  across crashes (at most once when deferred with ``transaction.on_commit``).
+
+Each lifecycle transition of an intent is signalled exactly once, whichever path (stream, poll,
+``axme_sync``, admin action, reconcile sweep) brought the news first; duplicates and late
+events signal nothing. The signals of one intent are delivered in the order they were
+recorded. A receiver that raises an ``Exception`` is logged (logger ``django_axme.signals``,
+with the remote intent id), its savepoint is rolled back, and it neither stops the other
+receivers nor undoes the mirror; a ``BaseException`` aborts the delivery (it is retried later).
 
 Intent signals (``sender`` is :class:`django_axme.models.Intent`):
 
@@ -38,7 +51,8 @@ Approval signals (``sender`` is :class:`django_axme.models.Approval`):
     was confirmed by the gateway; ``user`` is the Django user who decided (or ``None``).
 
 The ``intent``/``approval`` argument is the model instance as saved at the end of the
-transaction; for the state a particular transition moved to, read ``status`` and ``event``.
+writer's transaction (re-read from the database at delivery time when a recovery delivers the
+signal); for the state a particular transition moved to, read ``status`` and ``event``.
 """
 
 from __future__ import annotations
