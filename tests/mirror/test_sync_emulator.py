@@ -146,3 +146,23 @@ def test_inbox_threads_become_approvals_and_a_decision_is_confirmed(
     approval.refresh_from_db()
     assert approval.status == "approved"
     assert len(recorder.named("approval_decided")) == 1
+
+
+def test_axme_sync_first_delivers_signals_left_pending(
+    axme_emulator, axme_settings, recorder, django_capture_on_commit_callbacks, monkeypatch
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from django_axme.models import PendingSignal
+    from django_axme.sync import dispatch, ingest_intent
+
+    monkeypatch.setattr(dispatch, "_deliver_after_commit", lambda keys, cache: None)
+    ingest_intent({"intent_id": "left-pending-1", "intent_type": "t.x.v1", "status": "COMPLETED"})
+    monkeypatch.undo()
+    PendingSignal.objects.update(created_at=timezone.now() - timedelta(minutes=1))
+    out, _ = sync(django_capture_on_commit_callbacks, "--inbox-only", "--owner-agent", APPROVERS)
+    assert "Delivered 1 signal(s) left pending" in out
+    assert recorder.names() == ["intent_created"]
+    assert not PendingSignal.objects.exists()
