@@ -20,6 +20,9 @@ CELERY_BEAT_SCHEDULE = beat_schedule(
     inbox_seconds=float(os.environ.get("AXME_TEST_INBOX_SECONDS", "2")),
 )
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# No remote control: no exclusive pidbox queue per node name, which a just-killed worker of
+# the same name can still hold on RabbitMQ (RESOURCE_LOCKED). The tests never use it.
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 # A queue of its own, so that a shared broker (RabbitMQ's default vhost) never mixes runs.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("AXME_TEST_QUEUE", "celery")
 if CELERY_BROKER_URL.startswith("filesystem://"):  # noqa: F405
