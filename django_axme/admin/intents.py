@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -287,22 +288,12 @@ class IntentAdmin(AuditModelAdmin):
 
     def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """GET: the cancel form (a reason is required); POST: cancel on AXME."""
-        intent = self._remote_intent(request, object_id)
-        self.require(request, self.has_cancel_intent_permission(request, intent))
-        form = CancelForm(request.POST if request.method == "POST" else None)
-        if request.method == "POST" and form.is_valid():
-            self.report(
-                request,
-                operations.cancel_intent(
-                    intent, reason=form.cleaned_data["reason"], user=request.user
-                ),
-                intent,
-            )
-            return self.redirect_to(intent)
-        return self._form_page(
+        return self._reason_form_view(
             request,
-            intent,
-            form,
+            object_id,
+            permission=self.has_cancel_intent_permission,
+            form_class=CancelForm,
+            operation=operations.cancel_intent,
             title=_("Cancel intent"),
             submit_label=_("Cancel the intent"),
             intro=_("AXME moves the intent to CANCELED. This cannot be undone."),
@@ -311,26 +302,37 @@ class IntentAdmin(AuditModelAdmin):
 
     def resume_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """GET: confirm; POST: resume the waiting intent on AXME."""
-        intent = self._remote_intent(request, object_id)
-        self.require(request, self.has_change_intent_controls_permission(request, intent))
-        form = ResumeForm(request.POST if request.method == "POST" else None)
-        if request.method == "POST" and form.is_valid():
-            self.report(
-                request,
-                operations.resume_intent(
-                    intent, reason=form.cleaned_data["reason"], user=request.user
-                ),
-                intent,
-            )
-            return self.redirect_to(intent)
-        return self._form_page(
+        return self._reason_form_view(
             request,
-            intent,
-            form,
+            object_id,
+            permission=self.has_change_intent_controls_permission,
+            form_class=ResumeForm,
+            operation=operations.resume_intent,
             title=_("Resume intent"),
             submit_label=_("Resume"),
             intro=_("Releases the current wait and approves the current step."),
         )
+
+    def _reason_form_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        *,
+        permission: Callable[[HttpRequest, Intent], bool],
+        form_class: type[forms.Form],
+        operation: Callable[..., Any],
+        **page: Any,
+    ) -> HttpResponse:
+        """One remote operation that takes a reason: permission-checked on GET and POST; only a
+        valid POST calls AXME (``operation(intent, reason=..., user=...)``), then redirects."""
+        intent = self._remote_intent(request, object_id)
+        self.require(request, permission(request, intent))
+        form = form_class(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            result = operation(intent, reason=form.cleaned_data["reason"], user=request.user)
+            self.report(request, result, intent)
+            return self.redirect_to(intent)
+        return self._form_page(request, intent, form, **page)
 
     def controls_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """GET: the controls form; POST: apply it with compare-and-set on the policy generation.
