@@ -213,17 +213,10 @@ def start_observing(intent_ids: Iterable[str]) -> int:
 
 
 def _mirror_remote(intent_id: str) -> Any:
-    """Read an intent from the gateway and mirror it (snapshot, then its events)."""
-    from django_axme import sync
+    """Read an intent from the gateway into the mirror (snapshot, then its new events)."""
+    from django_axme.refresh import refresh_intent
 
-    client = _client()
-    data = client.get_intent(intent_id)
-    intent = sync.ingest_intent(data)
-    events = client.list_intent_events(intent_id, since=intent.last_seq or None)
-    batch = events.get("events") if isinstance(events, Mapping) else None
-    if isinstance(batch, list) and batch:
-        intent = sync.ingest_events(intent_id, batch).intent
-    return intent
+    return refresh_intent(_client(), intent_id).intent
 
 
 @shared_task(name=OBSERVE_INTENT_TASK, bind=True, acks_late=True, ignore_result=True)
@@ -794,13 +787,16 @@ def sync_inbox(
     self: Any, owner_agents: Sequence[str] | None = None, max_pages: int = 20, page_size: int = 100
 ) -> dict[str, int]:
     """Pull inbox changes for each owner (default ``AXME["INBOX_OWNER_AGENTS"]``) and feed
-    the threads to ``sync.ingest_thread`` (approvals, ``approval_requested``).
+    the threads to the approval mirror (``approval_requested``) through
+    :func:`django_axme.refresh.ingest_inbox_thread`, which first reads a thread's intent when
+    the thread is newer than the mirror (so a change is never passed over because the observer
+    has not mirrored the ``WAITING_FOR_HUMAN`` event yet).
 
     The cursor is stored per owner in :class:`~django_axme.models.SyncCursor` after each page
     is ingested: a crash re-reads at most one page, which ingestion ignores. Malformed change
     items are logged and skipped. Returns the number of threads ingested per owner.
     """
-    from django_axme import sync
+    from django_axme.refresh import ingest_inbox_thread
     from django_axme.sync import leases
 
     owners = list(owner_agents or get_setting("INBOX_OWNER_AGENTS") or [])
@@ -825,7 +821,7 @@ def sync_inbox(
                             "sync_inbox: %s: malformed change skipped: %r", owner, change
                         )
                         continue
-                    sync.ingest_thread(thread)
+                    ingest_inbox_thread(client, thread)
                     counts[owner] += 1
                     if isinstance(change.get("cursor"), str):
                         last_cursor = change["cursor"]

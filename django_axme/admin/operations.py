@@ -61,16 +61,10 @@ def _remote_error(action: str, exc: Exception) -> OperationResult:
 
 def _sync_intent(intent_id: str, since: int) -> Intent:
     """Fetch the remote intent and its events after ``since`` and hand them to the one writer."""
-    from django_axme import get_client, sync
+    from django_axme import get_client
+    from django_axme.refresh import refresh_intent as fetch_intent
 
-    client = get_client()
-    answer = client.get_intent(intent_id)
-    remote = answer.get("intent", answer) if isinstance(answer, Mapping) else {}
-    local = sync.ingest_intent(remote)
-    events = client.list_intent_events(intent_id, since=since or None)
-    items = events.get("events", []) if isinstance(events, Mapping) else []
-    result = sync.ingest_events(local, items)
-    return getattr(result, "intent", local)
+    return fetch_intent(get_client(), intent_id, since=since).intent
 
 
 def refresh_intent(intent: Intent) -> OperationResult:
@@ -318,12 +312,15 @@ def inbox_owners() -> list[str]:
 def refresh_inbox() -> OperationResult:
     """Read every configured owner's inbox and mirror the threads that wait for a human.
 
-    Each open thread's intent is refreshed first (its new events only), because the mirrored
-    intent is what says whether the thread still waits for a human; then the thread is handed
-    to ``sync.ingest_thread``. Idempotent; costs one call per owner plus two per open thread.
+    Each thread goes through :func:`django_axme.refresh.ingest_inbox_thread`, which reads the
+    thread's intent first when the mirror and the thread disagree (the mirrored intent is what
+    says whether a thread still waits for a human). Idempotent; costs one call per owner plus
+    two per thread that is ahead of the mirror. A thread whose intent the gateway no longer
+    knows is logged and does not stop the others.
     """
-    from django_axme import get_client, sync
+    from django_axme import get_client
     from django_axme.exceptions import AxmeError
+    from django_axme.refresh import ingest_inbox_thread
 
     owners = inbox_owners()
     if not owners:
@@ -336,11 +333,10 @@ def refresh_inbox() -> OperationResult:
         for owner in owners:
             answer = client.list_inbox(owner_agent=owner)
             threads = answer.get("threads", []) if isinstance(answer, Mapping) else []
-            threads = [t for t in threads if isinstance(t, Mapping)]
-            for intent_id in _intents_to_refresh(threads):
-                _sync_intent(intent_id, _last_seqs([intent_id]).get(intent_id, 0))
             for thread in threads:
-                if sync.ingest_thread(thread) is not None:
+                if not isinstance(thread, Mapping):
+                    continue
+                if ingest_inbox_thread(client, thread) is not None:
                     mirrored += 1
     except AxmeError as exc:
         return _remote_error(_("Reading the AXME inbox"), exc)
@@ -348,30 +344,4 @@ def refresh_inbox() -> OperationResult:
         True,
         _("Inbox read for %(owners)s: %(count)s approval(s) mirrored.")
         % {"owners": ", ".join(owners), "count": mirrored},
-    )
-
-
-def _last_seqs(intent_ids: list[str]) -> dict[str, int]:
-    rows = Intent.objects.filter(intent_id__in=intent_ids).values_list("intent_id", "last_seq")
-    return {intent_id: last_seq for intent_id, last_seq in rows if intent_id}
-
-
-def _intents_to_refresh(threads: list[Mapping[str, Any]]) -> list[str]:
-    """Intent ids of open threads, and of done threads whose approval is still open here."""
-    from django_axme.models import ApprovalStatus
-
-    ids = [t.get("intent_id") for t in threads if isinstance(t.get("intent_id"), str)]
-    still_open = set(
-        Approval.objects.filter(
-            thread_id__in=[t.get("thread_id") for t in threads],
-            status__in=[ApprovalStatus.PENDING, ApprovalStatus.SENT],
-        ).values_list("thread_id", flat=True)
-    )
-    return list(
-        dict.fromkeys(
-            t["intent_id"]
-            for t in threads
-            if t.get("intent_id") in ids
-            and (t.get("status") != "done" or t.get("thread_id") in still_open)
-        )
     )

@@ -4,9 +4,10 @@ When is a thread an approval?
     A thread becomes (or refreshes) an :class:`~django_axme.models.Approval` while its intent
     waits for a human. If the intent is mirrored, the mirror decides (``status`` ``WAITING`` with
     ``waiting_reason`` ``WAITING_FOR_HUMAN``), so refresh the intent before its thread. If it is
-    not mirrored (an intent sent to us by someone else), the thread itself must say so: a
-    ``waiting_reason`` of ``WAITING_FOR_HUMAN``, a ``human_task`` object, or
-    ``pending_with.type == "human"``, and a thread status other than ``done``.
+    not mirrored (an intent sent to us by someone else), the thread itself must say so
+    (:func:`thread_asks_for_human`). The inbox can be newer than the mirror;
+    :func:`django_axme.refresh.ingest_inbox_thread` reads the intent first when the two
+    disagree, and every path that reads the inbox goes through it.
     ``approval_requested`` is sent once per approval, when its row is created.
 
 Life of a decision (one live decision per approval, enforced by the database):
@@ -66,6 +67,7 @@ __all__ = [
     "live_decision",
     "record_decision",
     "settle_after_intent_moved",
+    "thread_asks_for_human",
 ]
 
 _OPEN = (ApprovalStatus.PENDING, ApprovalStatus.SENT)
@@ -73,17 +75,27 @@ _DEAD_STATES = (DecisionState.FAILED, DecisionState.SUPERSEDED)
 _WORD = re.compile(r"[a-z]+")
 
 
+def thread_asks_for_human(thread: Mapping[str, Any]) -> bool:
+    """What the thread alone says: it is not ``done``, asks for a human (a ``waiting_reason``
+    of ``WAITING_FOR_HUMAN``, a ``human_task`` object or ``pending_with.type == "human"``) and
+    its timeline shows no approve/reject decision yet."""
+    if not isinstance(thread, Mapping) or thread.get("status") == "done":
+        return False
+    pending_with = thread.get("pending_with")
+    asks = (
+        thread.get("waiting_reason") == "WAITING_FOR_HUMAN"
+        or isinstance(thread.get("human_task"), Mapping)
+        or (isinstance(pending_with, Mapping) and pending_with.get("type") == "human")
+    )
+    return asks and _timeline_decision(thread.get("timeline")) is None
+
+
 def _waits_for_human(intent: Intent | None, thread: Mapping[str, Any]) -> bool:
     if thread.get("status") == "done":
         return False
     if intent is not None:
         return intent.status == "WAITING" and intent.waiting_reason == "WAITING_FOR_HUMAN"
-    if thread.get("waiting_reason") == "WAITING_FOR_HUMAN":
-        return True
-    if isinstance(thread.get("human_task"), Mapping):
-        return True
-    pending_with = thread.get("pending_with")
-    return isinstance(pending_with, Mapping) and pending_with.get("type") == "human"
+    return thread_asks_for_human(thread)
 
 
 def live_decision(approval: Approval) -> ApprovalDecision | None:

@@ -19,6 +19,7 @@ from django_axme import sync
 from django_axme.conf import get_setting
 from django_axme.exceptions import AxmeError, AxmeNotFoundError
 from django_axme.models import TERMINAL_STATUSES, Intent
+from django_axme.refresh import ingest_inbox_thread, refresh_intent
 
 logger = logging.getLogger("django_axme.sync")
 
@@ -27,8 +28,6 @@ PROGRESS_THRESHOLD = 10
 #: Signals recorded this long ago and still pending are delivered first (younger ones are
 #: most likely being delivered right now by the process that recorded them).
 PENDING_SIGNALS_AFTER_SECONDS = 5.0
-#: Safety bound on event pages fetched per intent in one run.
-MAX_EVENT_PAGES = 1000
 
 
 @dataclass
@@ -39,40 +38,6 @@ class SyncTotals:
     transitions: int = 0
     failed: int = 0
     approvals: int = 0
-
-
-def _valid_seqs(events: Iterable[Any]) -> list[int]:
-    return [
-        e["seq"]
-        for e in events
-        if isinstance(e, dict) and isinstance(e.get("seq"), int) and not isinstance(e["seq"], bool)
-    ]
-
-
-def refresh_intent(client: Any, intent_id: str, *, since: int = 0) -> tuple[Intent, int, int]:
-    """Fetch one intent and its events after ``since`` and hand them to the one writer.
-
-    Events are read page by page (``since`` = the highest seq of the previous page) until a
-    page brings nothing new; each page is ingested in its own transaction. Returns
-    ``(row, events stored, transitions)``. Raises the client's errors.
-    """
-    row = sync.ingest_intent(client.get_intent(intent_id))
-    stored = transitions = 0
-    for _page in range(MAX_EVENT_PAGES):
-        answer = client.list_intent_events(intent_id, since=since)
-        events = answer.get("events") if isinstance(answer, dict) else None
-        if not isinstance(events, list):
-            logger.warning("intent %s: events answer without an 'events' list", intent_id)
-            break
-        result = sync.ingest_events(row, events)
-        stored += result.stored
-        transitions += len(result.transitions)
-        row = result.intent
-        top = max(_valid_seqs(events), default=since)
-        if top <= since:
-            break
-        since = top
-    return row, stored, transitions
 
 
 class Command(BaseCommand):
@@ -161,7 +126,7 @@ class Command(BaseCommand):
         for intent_id in iterator:
             existed = Intent.objects.filter(intent_id=intent_id).exists()
             try:
-                _row, stored, transitions = refresh_intent(
+                refreshed = refresh_intent(
                     client, intent_id, since=int(cursors.get(intent_id) or 0)
                 )
             except AxmeNotFoundError as exc:
@@ -178,11 +143,12 @@ class Command(BaseCommand):
                 continue
             totals.intents += 1
             totals.created += 0 if existed else 1
-            totals.events += stored
-            totals.transitions += transitions
+            totals.events += refreshed.stored
+            totals.transitions += refreshed.transitions
             if verbosity >= 2:
                 self.stdout.write(
-                    f"{intent_id}: {stored} new event(s), {transitions} transition(s)"
+                    f"{intent_id}: {refreshed.stored} new event(s), "
+                    f"{refreshed.transitions} transition(s)"
                 )
 
     def _sync_inbox(self, client: Any, options: dict[str, Any], totals: SyncTotals) -> None:
@@ -200,5 +166,5 @@ class Command(BaseCommand):
                 continue
             threads = answer.get("threads") if hasattr(answer, "get") else None
             for thread in threads or []:
-                if sync.ingest_thread(thread) is not None:
+                if ingest_inbox_thread(client, thread) is not None:
                     totals.approvals += 1
