@@ -389,21 +389,11 @@ class Demo:
         wanted = {s.item for s in DEMO_REQUESTS if s.decision}
         self.console.say(f"==> waiting for the {len(wanted)} approval requests to reach the admin")
         deadline = time.monotonic() + timeout
-        refresh_at = time.monotonic() + 10.0
         while time.monotonic() < deadline:
             found = self.approvals()
             if wanted <= set(found):
                 return found
             self._check_children()
-            if time.monotonic() >= refresh_at:
-                # What a person does on the approval queue when one is missing: "Refresh from
-                # AXME" (intents first, then their threads). Needed while sync_inbox can pass a
-                # thread over when the mirror lags behind the inbox (a known bug).
-                from django_axme.admin import operations
-
-                self.console.say("==> approvals missing after 10 s: refreshing the inbox")
-                operations.refresh_inbox()
-                refresh_at = time.monotonic() + 5.0
             time.sleep(0.5)
         found = self.approvals()
         missing = sorted(wanted - set(found))
