@@ -285,8 +285,10 @@ class EmulatorServer:
             self.stop()
             if downtime:
                 time.sleep(downtime)
-            self.start()
+            # Counted before listening again: a client answered by the new listener always
+            # sees the restart counted.
             self.restarts += 1
+            self.start()
 
     def _restart_in_background(self, downtime: float) -> None:
         if self._httpd is None:  # a stopped server stays stopped

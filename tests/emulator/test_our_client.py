@@ -184,8 +184,11 @@ def test_resolve_twice_is_a_conflict(front):
 
 
 def test_restart_is_survived_and_state_kept(axme_emulator):
+    # Full jitter can draw sleeps near zero: with only a few retries, their sum could end
+    # before the 0.4 s downtime (plus the rebind, slower on a loaded machine). Twenty retries
+    # capped at 0.5 s wait about 4 s on average, far beyond the downtime.
     client = make_client(
-        axme_emulator, max_retries=6, retry_backoff_seconds=0.1, retry_backoff_max_seconds=0.3
+        axme_emulator, max_retries=20, retry_backoff_seconds=0.1, retry_backoff_max_seconds=0.5
     )
     intent_id = client.send_intent(body())
     axme_emulator.faults.restart(after_requests=1, downtime=0.4, method="GET")
