@@ -191,6 +191,8 @@ class IntentEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["intent", "seq"], name="axme_event_intent_seq_uniq"),
         ]
+        # Retention (axme_prune) selects events by age.
+        indexes = [models.Index(fields=["received_at"], name="axme_event_received_idx")]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.event_type}"
