@@ -20,18 +20,10 @@ import pytest
 from django.db import connections
 
 from tests.admin.conftest import OWNER, _user, create_remote_intent
+from tests.browser import chromium_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
 DOCS_SHOTS = ROOT / "docs" / "_static" / "screenshots"
@@ -40,26 +32,13 @@ INTENT_TYPE = "purchase.approval.v1"
 
 @pytest.fixture
 def browser_page(monkeypatch):
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium); "
-            "the browser test does not download a browser"
-        )
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
     # plain synchronous code, so tell Django not to refuse them.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 860}, locale="en-US")
-        page = context.new_page()
-        page.set_default_timeout(20_000)
+    with chromium_page() as page:
         try:
             yield page
         finally:
-            context.close()
-            browser.close()
             # The test body's ORM calls ran while Playwright's loop was current; close what
             # they opened here, or PostgreSQL refuses to drop the test database later.
             connections.close_all()
