@@ -110,8 +110,11 @@ def ingest_intent(
 
     - Keyed by the remote ``intent_id`` (a :class:`ValueError` if the snapshot has none).
     - ``local``: the outbox row that was sent; it receives the remote id (and leaves the
-      ``pending`` send state). If another row already mirrors that id, that row is updated
-      instead and the duplicate is logged.
+      ``pending`` send state). If another row mirrored that id in the meantime, it is merged
+      into ``local`` (events, approvals and pending signals move; logged; ``intent_created``
+      is sent for ``local``, the row the application holds). Without ``local``,
+      an outbox row still being sent with the snapshot's ``correlation_id`` receives the id,
+      so a remote intent is never mirrored twice while its send is in flight.
     - ``user`` becomes ``created_by`` when the row is new.
     - Sends ``intent_created`` (after commit) the first time the remote id is mirrored.
     - Never changes ``status`` (see the module docstring). One transaction; idempotent.
@@ -122,7 +125,7 @@ def ingest_intent(
         raise ValueError("ingest_intent(): the remote intent has no 'intent_id'")
     fields = _snapshot_fields(snapshot)
     with transaction.atomic():
-        row, created = _row_for(intent_id, local)
+        row, created = _row_for(intent_id, local, snapshot.get("correlation_id"))
         for name, value in fields.items():
             setattr(row, name, value)
         row.raw = {**(row.raw or {}), **snapshot}
@@ -138,8 +141,87 @@ def ingest_intent(
     return row
 
 
-def _row_for(intent_id: str, local: Intent | None) -> tuple[Intent, bool]:
+#: Columns that describe the remote intent: a duplicate row's values move to the outbox row.
+_REMOTE_STATE_FIELDS = (
+    "intent_type",
+    "status",
+    "waiting_reason",
+    "owner_agent",
+    "from_agent",
+    "to_agent",
+    "reply_to",
+    "human_task",
+    "result",
+    "error",
+    "controls",
+    "policy_generation",
+    "deadline_at",
+    "last_seq",
+    "remote_created_at",
+    "remote_updated_at",
+    "raw",
+    "last_heard_at",
+    "observer_lease_until",
+    "observer_token",
+)
+
+
+def _pending_outbox_row(correlation_id: Any) -> Intent | None:
+    """The one outbox row still being sent with this correlation id, locked (else None)."""
+    if not isinstance(correlation_id, str) or not correlation_id:
+        return None
+    rows = list(
+        Intent.objects.select_for_update().filter(
+            intent_id__isnull=True, send_state=SendState.PENDING, correlation_id=correlation_id
+        )[:2]
+    )
+    return rows[0] if len(rows) == 1 else None
+
+
+def _merge_duplicate(row: Intent, other: Intent, intent_id: str) -> None:
+    """Fold ``other`` (a row that mirrored ``intent_id`` before the outbox row ``row`` got it)
+    into ``row``: its events, approvals, pending signals and retries move to ``row``, its
+    remote state is copied, and ``other`` is deleted. ``row`` is the one the application
+    holds (the outbox helper returned it), so it survives."""
+    from django_axme.models import IntentEvent, PendingSignal
+
+    IntentEvent.objects.filter(intent=other).update(intent=row)
+    Approval.objects.filter(intent=other).update(intent=row)
+    PendingSignal.objects.filter(intent=other).update(intent=row)
+    Intent.objects.filter(retry_of=other).update(retry_of=row)
+    for name in _REMOTE_STATE_FIELDS:
+        setattr(row, name, getattr(other, name))
+    other_pk = other.pk
+    other.delete()
+    row.intent_id = intent_id
+    logger.warning(
+        "intent %s was mirrored by row #%s before outbox row #%s got its id; merged into #%s",
+        intent_id,
+        other_pk,
+        row.pk,
+        row.pk,
+    )
+
+
+def _row_for(
+    intent_id: str, local: Intent | None, correlation_id: Any = None
+) -> tuple[Intent, bool]:
+    """The row to write a snapshot of ``intent_id`` into, locked, and whether the remote id is
+    mirrored for the first time.
+
+    Without ``local``, an outbox row still being sent with the snapshot's correlation id
+    receives the remote id (so the row the application holds is the mirror), else the row
+    keyed by the remote id (created if needed). With ``local`` (the sent outbox row), a row
+    that mirrored the id in the meantime is merged into ``local``.
+    """
     if local is None:
+        existing = Intent.objects.select_for_update().filter(intent_id=intent_id).first()
+        if existing is not None:
+            return existing, False
+        pending = _pending_outbox_row(correlation_id)
+        if pending is not None:
+            pending.intent_id = intent_id
+            return pending, True
         return lock_intent(intent_id)
     if local.pk is None:
         raise ValueError("ingest_intent(local=...) needs a saved outbox row")
@@ -152,13 +234,10 @@ def _row_for(intent_id: str, local: Intent | None) -> tuple[Intent, bool]:
         )
     other = Intent.objects.select_for_update().filter(intent_id=intent_id).first()
     if other is not None:
-        logger.warning(
-            "intent %s is already mirrored by row #%s; outbox row #%s left without a remote id",
-            intent_id,
-            other.pk,
-            row.pk,
-        )
-        return other, False
+        _merge_duplicate(row, other, intent_id)
+        # ``intent_created`` again, for the row the application holds: the one sent for the
+        # duplicate named a row that no longer exists.
+        return row, True
     row.intent_id = intent_id
     return row, True
 
