@@ -68,6 +68,8 @@ def filesystem_broker(var_dir: Path) -> tuple[str, dict[str, Any]]:
         "data_folder_in": str(folder),
         "data_folder_out": str(folder),
         "processed_folder": str(folder / "processed"),
+        # Exchange tables (fanout, remote control); kombu's default is ./control in the cwd.
+        "control_folder": str(folder / "control"),
         "store_processed": False,
     }
 
