@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from purchases.demo.admin_http import _FormFinder, page_messages
-from purchases.demo.runner import VAR_DIR_MARKER, DemoFailure, parse_args, pick_port, reset_var_dir
+from purchases.demo.runner import (
+    VAR_DIR_MARKER,
+    DemoFailure,
+    _redacted,
+    parse_args,
+    pick_port,
+    reset_var_dir,
+)
 from purchases.demo.transcript import check_outcome, render_transcript
 from purchases.models import PurchaseEvent, PurchaseRequest
 
@@ -30,7 +41,22 @@ def test_pick_port_prefers_the_default_and_falls_back_when_taken() -> None:
 def test_parse_args_defaults() -> None:
     options = parse_args([])
     assert options.headless is False and options.timeout == 120.0
+    assert options.use_env is False  # embedded SQLite and filesystem broker unless asked
     assert parse_args(["--headless", "--port", "0"]).port == 0
+    assert parse_args(["--use-env"]).use_env is True
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgres://app:s3cret@db:5432/axme", "postgres://app:***@db:5432/axme"),
+        ("amqp://guest:guest@127.0.0.1:5672//", "amqp://guest:***@127.0.0.1:5672//"),
+        ("redis://127.0.0.1:6379/12", "redis://127.0.0.1:6379/12"),
+        (None, ""),
+    ],
+)
+def test_service_urls_are_shown_without_passwords(url: str | None, shown: str) -> None:
+    assert _redacted(url) == shown
 
 
 @pytest.mark.parametrize(
@@ -165,3 +191,32 @@ def test_adding_a_purchase_in_the_admin_sends_its_intent_through_the_outbox(
         == 403
     )
     assert admin_client.get("/admin/purchases/purchaserequest/").status_code == 200
+
+
+@pytest.mark.slow
+def test_use_env_refuses_a_database_that_already_holds_purchases(tmp_path: Any) -> None:
+    project = Path(__file__).resolve().parents[2] / "testproject"
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "TESTPROJECT_VAR_DIR"},
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'used.sqlite3'}",
+        "TESTPROJECT_VAR_DIR": str(tmp_path / "var"),
+    }
+    create = (
+        "from purchases.models import PurchaseRequest; "
+        "PurchaseRequest.objects.create(item='chair', amount='90', requester='eve')"
+    )
+    for command in (["migrate", "-v", "0"], ["shell", "-c", create]):
+        subprocess.run(
+            [sys.executable, "manage.py", *command], cwd=project, env=env, check=True, timeout=120
+        )
+    demo = subprocess.run(
+        [sys.executable, "demo.py", "--headless", "--use-env", "--var-dir", str(tmp_path / "d")],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert demo.returncode == 1
+    assert "already holds purchase requests" in demo.stdout
+    assert "starting the AXME emulator" not in demo.stdout  # refused before starting anything

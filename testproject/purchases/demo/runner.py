@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -92,6 +93,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_VAR_DIR,
         help="where the SQLite database, broker queue and logs go (wiped at start)",
     )
+    parser.add_argument(
+        "--use-env",
+        action="store_true",
+        help="use DATABASE_URL and CELERY_BROKER_URL from the environment (PostgreSQL, Redis, "
+        "RabbitMQ) instead of the embedded SQLite file and filesystem broker",
+    )
     parser.add_argument("--username", default="admin", help="demo admin user name")
     parser.add_argument(
         "--password", default=None, help="demo admin password (default: a new random one)"
@@ -109,6 +116,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="seconds the simulated agents take for each step (default 1)",
     )
     return parser.parse_args(argv)
+
+
+def _redacted(url: str | None) -> str:
+    """``url`` without its password (for the console), or "" when unset."""
+    if not url:
+        return ""
+    return re.sub(r"(//[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 def pick_port(host: str, wanted: int | None, default: int) -> int:
@@ -205,6 +219,7 @@ class Demo:
         self.emulator_url = ""
         self.purchases: dict[str, Any] = {}
         self.env: dict[str, str] = {}
+        self.broker_name = ""
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -218,9 +233,10 @@ class Demo:
         self.web_url = f"http://{host}:{web_port}"
         self.emulator_url = f"http://{host}:{emulator_port}"
         env = dict(os.environ)
-        # The demo runs on embedded defaults: its own SQLite file and filesystem broker.
-        for name in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
-            env.pop(name, None)
+        if not self.options.use_env:
+            # Embedded defaults: the demo's own SQLite file and filesystem broker.
+            for name in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+                env.pop(name, None)
         env.update(
             DJANGO_SETTINGS_MODULE="testproject.settings",
             TESTPROJECT_VAR_DIR=str(self.var_dir),
@@ -238,7 +254,10 @@ class Demo:
         self.env = env
         os.environ.clear()
         os.environ.update(env)
-        say(f"==> var dir {self.var_dir} (SQLite database, broker queue, logs)")
+        database = _redacted(env.get("DATABASE_URL")) or "the SQLite file in it"
+        broker = _redacted(env.get("CELERY_BROKER_URL")) or "the filesystem queue in it"
+        self.broker_name = broker
+        say(f"==> var dir {self.var_dir} (logs); database: {database}; broker: {broker}")
 
         import logging
 
@@ -252,6 +271,14 @@ class Demo:
 
         say("==> migrating the database")
         call_command("migrate", interactive=False, verbosity=0)
+        if self.options.use_env:
+            from purchases.models import PurchaseRequest
+
+            if PurchaseRequest.objects.exists():
+                raise DemoFailure(
+                    "DATABASE_URL points at a database that already holds purchase requests; "
+                    "the demo needs an empty one (for example: createdb axme_demo)"
+                )
         user_model = get_user_model()
         user = user_model.objects.filter(username=self.options.username).first()
         if user is None:
@@ -296,7 +323,7 @@ class Demo:
             env=self.env,
         )
         emulator.wait_for_line("listening on", timeout=self._remaining(30))
-        say("==> starting the Celery worker (with beat) on the filesystem broker")
+        say(f"==> starting the Celery worker (with beat) on {self.broker_name}")
         worker = self.group.start(
             "worker",
             [
