@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from django_axme import signals
@@ -178,21 +178,48 @@ def _pending_outbox_row(correlation_id: Any) -> Intent | None:
     return rows[0] if len(rows) == 1 else None
 
 
-def _merge_duplicate(row: Intent, other: Intent, intent_id: str) -> None:
-    """Fold ``other`` (a row that mirrored ``intent_id`` before the outbox row ``row`` got it)
-    into ``row``: its events, approvals, pending signals and retries move to ``row``, its
-    remote state is copied, and ``other`` is deleted. ``row`` is the one the application
-    holds (the outbox helper returned it), so it survives."""
-    from django_axme.models import IntentEvent, PendingSignal
+def _references_to_intents() -> list[tuple[type[Any], str]]:
+    """(model, field name) of every foreign key or one-to-one field pointing at ``Intent``, in
+    every installed app (the project's own models and many-to-many tables included)."""
+    from django.apps import apps
 
-    IntentEvent.objects.filter(intent=other).update(intent=row)
-    Approval.objects.filter(intent=other).update(intent=row)
-    PendingSignal.objects.filter(intent=other).update(intent=row)
-    Intent.objects.filter(retry_of=other).update(retry_of=row)
-    for name in _REMOTE_STATE_FIELDS:
-        setattr(row, name, getattr(other, name))
-    other_pk = other.pk
-    other.delete()
+    found = []
+    for model in apps.get_models(include_auto_created=True):
+        for field in model._meta.concrete_fields:
+            if field.is_relation and field.related_model is Intent:
+                found.append((model, field.name))
+    return found
+
+
+def _merge_duplicate(row: Intent, other: Intent, intent_id: str) -> bool:
+    """Fold ``other`` (a row that mirrored ``intent_id`` before the outbox row ``row`` got it)
+    into ``row``; return whether it was merged.
+
+    Every reference to ``other`` (its events, approvals, pending signals and retries, and the
+    project's own foreign keys) moves to ``row``, its remote state is copied, and ``other`` is
+    deleted, all in one savepoint. ``row`` survives because it is the row the application
+    holds (the outbox helper returned it). If a reference cannot move (a one-to-one field
+    that already points at ``row`` for another object), nothing changes and the error is
+    logged: the caller then leaves both rows as they are.
+    """
+    try:
+        with transaction.atomic():
+            for model, name in _references_to_intents():
+                model._base_manager.filter(**{name: other}).update(**{name: row})
+            for field in _REMOTE_STATE_FIELDS:
+                setattr(row, field, getattr(other, field))
+            other_pk = other.pk
+            other.delete()
+    except IntegrityError as exc:
+        logger.error(
+            "intent %s is mirrored by row #%s and outbox row #%s cannot take it over (%s); "
+            "both are left as they are",
+            intent_id,
+            other.pk,
+            row.pk,
+            exc,
+        )
+        return False
     row.intent_id = intent_id
     logger.warning(
         "intent %s was mirrored by row #%s before outbox row #%s got its id; merged into #%s",
@@ -201,6 +228,7 @@ def _merge_duplicate(row: Intent, other: Intent, intent_id: str) -> None:
         row.pk,
         row.pk,
     )
+    return True
 
 
 def _row_for(
@@ -234,7 +262,8 @@ def _row_for(
         )
     other = Intent.objects.select_for_update().filter(intent_id=intent_id).first()
     if other is not None:
-        _merge_duplicate(row, other, intent_id)
+        if not _merge_duplicate(row, other, intent_id):
+            return other, False
         # ``intent_created`` again, for the row the application holds: the one sent for the
         # duplicate named a row that no longer exists.
         return row, True

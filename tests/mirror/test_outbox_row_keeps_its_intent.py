@@ -9,6 +9,7 @@ live emulator over HTTP.
 from __future__ import annotations
 
 import pytest
+from purchases.models import PurchaseRequest
 
 import django_axme
 from django_axme.models import Approval, Intent, IntentEvent, SendState
@@ -70,6 +71,10 @@ def test_a_row_that_mirrored_the_intent_first_is_merged_into_the_outbox_row(
         duplicate = refresh_intent(client, intent_id).intent
     assert duplicate.pk != row.pk and duplicate.status == "IN_PROGRESS"
     events = set(IntentEvent.objects.filter(intent=duplicate).values_list("pk", flat=True))
+    # A project model that linked itself to the duplicate (say, from intent_created).
+    linked = PurchaseRequest.objects.create(
+        item="chair", amount="90", requester="eve", intent=duplicate
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
         mark_sent(Intent.objects.get(pk=row.pk), outbox_request(row), answer)
@@ -85,3 +90,31 @@ def test_a_row_that_mirrored_the_intent_first_is_merged_into_the_outbox_row(
     assert row.last_seq == max(IntentEvent.objects.filter(intent=row).values_list("seq", flat=True))
     assert recorder.named("intent_created")[-1].kwargs["intent"].pk == row.pk
     assert not Approval.objects.exists()
+    linked.refresh_from_db()  # moved, not deleted with the duplicate
+    assert linked.intent_id == row.pk
+
+
+def test_a_duplicate_that_cannot_be_merged_is_left_alone_and_logged(
+    axme_emulator, axme_settings, django_capture_on_commit_callbacks, caplog
+):
+    client = django_axme.get_client()
+    row, answer = _sent_but_not_mirrored(client)
+    intent_id = answer["intent_id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        duplicate = ingest_intent({"intent_id": intent_id, "intent_type": "shop.order.v1"})
+    # Both rows are held by a one-to-one field: the outbox row's cannot take the second.
+    mine = PurchaseRequest.objects.create(item="desk", amount="450", requester="bo", intent=row)
+    theirs = PurchaseRequest.objects.create(
+        item="chair", amount="90", requester="eve", intent=duplicate
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        mark_sent(Intent.objects.get(pk=row.pk), outbox_request(row), answer)
+
+    assert set(Intent.objects.values_list("pk", flat=True)) == {row.pk, duplicate.pk}
+    assert Intent.objects.get(pk=duplicate.pk).intent_id == intent_id
+    assert Intent.objects.get(pk=row.pk).intent_id is None
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (mine.intent_id, theirs.intent_id) == (row.pk, duplicate.pk)
+    assert "cannot take it over" in caplog.text
