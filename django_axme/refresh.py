@@ -50,9 +50,10 @@ def refresh_intent(client: Any, intent_id: str, *, since: int | None = None) -> 
     """Read one intent (snapshot, then its events after ``since``) into the mirror.
 
     ``since`` defaults to the mirror's stored cursor (``last_seq``; 0 for an intent not
-    mirrored yet). Events are read page by page until a page brings no higher seq; each page
-    is ingested in its own transaction, so a failure midway keeps what was stored. Idempotent.
-    Raises the client's errors (the caller decides what is transient).
+    mirrored yet). The gateway answers every event after ``since`` at once (two calls in
+    all); an answer that says ``has_more`` is followed by the next page, each page ingested in
+    its own transaction, so a failure midway keeps what was stored. Idempotent. Raises the
+    client's errors (the caller decides what is transient).
     """
     if since is None:
         since = (
@@ -74,7 +75,7 @@ def refresh_intent(client: Any, intent_id: str, *, since: int | None = None) -> 
         transitions += len(result.transitions)
         row = result.intent
         top = max(_valid_seqs(events), default=since)
-        if top <= since:
+        if top <= since or not answer.get("has_more"):
             break
         since = top
     return RefreshedIntent(row, stored, transitions)
