@@ -16,7 +16,7 @@ from typing import Any
 from django_axme import sync
 from django_axme.exceptions import AxmeAPIError, AxmeNotFoundError
 from django_axme.models import Approval, Intent
-from django_axme.sync.approvals import thread_asks_for_human
+from django_axme.sync.approvals import intent_waits_for_human, thread_asks_for_human
 
 logger = logging.getLogger("django_axme.sync")
 
@@ -82,8 +82,7 @@ def refresh_intent(client: Any, intent_id: str, *, since: int | None = None) -> 
 
 
 def _mirror_disagrees(intent: Intent, thread: Mapping[str, Any]) -> bool:
-    mirror_waits = intent.status == "WAITING" and intent.waiting_reason == "WAITING_FOR_HUMAN"
-    return mirror_waits != thread_asks_for_human(thread)
+    return intent_waits_for_human(intent) != thread_asks_for_human(thread)
 
 
 def _unreadable(exc: AxmeAPIError) -> bool:

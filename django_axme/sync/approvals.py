@@ -64,6 +64,7 @@ __all__ = [
     "decision_sent",
     "decision_superseded",
     "ingest_thread",
+    "intent_waits_for_human",
     "live_decision",
     "record_decision",
     "settle_after_intent_moved",
@@ -73,6 +74,11 @@ __all__ = [
 _OPEN = (ApprovalStatus.PENDING, ApprovalStatus.SENT)
 _DEAD_STATES = (DecisionState.FAILED, DecisionState.SUPERSEDED)
 _WORD = re.compile(r"[a-z]+")
+
+
+def intent_waits_for_human(intent: Intent) -> bool:
+    """What the mirror says: the intent is ``WAITING`` with ``WAITING_FOR_HUMAN``."""
+    return intent.status == "WAITING" and intent.waiting_reason == "WAITING_FOR_HUMAN"
 
 
 def thread_asks_for_human(thread: Mapping[str, Any]) -> bool:
@@ -94,7 +100,7 @@ def _waits_for_human(intent: Intent | None, thread: Mapping[str, Any]) -> bool:
     if thread.get("status") == "done":
         return False
     if intent is not None:
-        return intent.status == "WAITING" and intent.waiting_reason == "WAITING_FOR_HUMAN"
+        return intent_waits_for_human(intent)
     return thread_asks_for_human(thread)
 
 
@@ -237,7 +243,7 @@ def settle_after_intent_moved(intent: Intent) -> None:
 
     Runs in the caller's transaction. Does nothing while the intent waits for a human.
     """
-    if intent.status == "WAITING" and intent.waiting_reason == "WAITING_FOR_HUMAN":
+    if intent_waits_for_human(intent):
         return
     for approval in Approval.objects.select_for_update().filter(intent=intent, status__in=_OPEN):
         live = live_decision(approval)
@@ -363,7 +369,7 @@ def _human_step_over(approval: Approval) -> bool:
     intent = approval.intent
     if intent is None:
         return False
-    return not (intent.status == "WAITING" and intent.waiting_reason == "WAITING_FOR_HUMAN")
+    return not intent_waits_for_human(intent)
 
 
 def decision_sent(decision: ApprovalDecision, response: Mapping[str, Any]) -> ApprovalDecision:

@@ -37,6 +37,15 @@ from tests.mirror.test_concurrency import run_writers
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REPO = Path(__file__).resolve().parents[2]
+#: The signals of ``history()``, in the order they are recorded and delivered.
+HISTORY_SIGNALS = [
+    "intent_created",
+    "intent_status_changed",
+    "intent_status_changed",
+    "intent_waiting",
+    "intent_status_changed",
+    "intent_completed",
+]
 
 
 class Interrupted(BaseException):
@@ -70,14 +79,7 @@ def test_signals_are_rows_until_delivered_and_none_are_left(recorder):
     with transaction.atomic():
         ingest_events(intent_id, history(intent_id))
         pending = list(PendingSignal.objects.values_list("signal", flat=True))
-        assert pending == [
-            "intent_created",
-            "intent_status_changed",
-            "intent_status_changed",
-            "intent_waiting",
-            "intent_status_changed",
-            "intent_completed",
-        ]
+        assert pending == HISTORY_SIGNALS
         assert recorder.calls == []
     assert recorder.names() == pending
     assert not PendingSignal.objects.exists()
@@ -135,14 +137,7 @@ def test_interrupted_delivery_stays_pending_and_is_delivered_once_later(recorder
         "effect:3",
     ]
     # rebuilt from the stored ids: same signals, same arguments, same order
-    assert recorder.names() == [
-        "intent_created",
-        "intent_status_changed",
-        "intent_status_changed",
-        "intent_waiting",
-        "intent_status_changed",
-        "intent_completed",
-    ]
+    assert recorder.names() == HISTORY_SIGNALS
     changes = recorder.named("intent_status_changed")
     assert [
         (c.kwargs["event"].seq, c.kwargs["previous_status"], c.kwargs["status"]) for c in changes
