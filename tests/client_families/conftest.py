@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,22 +12,15 @@ import jsonschema
 import pytest
 import responses
 
+from tests.axme_spec import PUBLIC_API_SCHEMAS
+
 BASE_URL = "http://axme.test"
 API_KEY = "axme_sa_families_test-secret"
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_DIR = REPO_ROOT.parent / "shared"
-PUBLIC_API_SCHEMAS = SHARED_DIR / "protocol" / "schemas" / "public_api"
 
 
 @cache
 def _load_schema(name: str) -> dict[str, Any]:
-    if not PUBLIC_API_SCHEMAS.is_dir():
-        pytest.fail(
-            f"AXME JSON Schemas not found at {PUBLIC_API_SCHEMAS}: the shared protocol "
-            "directory must sit next to the repository (../shared/protocol/schemas/public_api)",
-            pytrace=False,
-        )
     path = PUBLIC_API_SCHEMAS / f"{name}.v1.json"
     if not path.is_file():
         pytest.fail(f"no JSON Schema {path.name} in {PUBLIC_API_SCHEMAS}", pytrace=False)

@@ -1,6 +1,6 @@
 """Fixtures for the emulator core tests: a gateway with a controllable clock, a helper that
-calls ``Gateway.handle`` directly, and JSON Schema validation against the AXME schemas that
-live next to the repository (``../shared/protocol``)."""
+calls ``Gateway.handle`` directly, and JSON Schema validation against the AXME schemas
+vendored in ``tests/data/axme``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -17,12 +16,10 @@ import pytest
 from django_axme.emulator.core import Gateway
 from django_axme.emulator.http_types import EmulatorRequest, EmulatorResponse
 from django_axme.emulator.state_util import parse_ts
+from tests.axme_spec import OPENAPI_PATH, PUBLIC_API_SCHEMAS
 
 API_KEY = "axme_sa_core_test-key"
-REPO = Path(__file__).resolve().parents[2]
-PROTOCOL_DIR = REPO.parent / "shared" / "protocol"
-SCHEMA_DIR = PROTOCOL_DIR / "schemas" / "public_api"
-OPENAPI_PATH = PROTOCOL_DIR / "openapi" / "gateway.v1.json"
+
 
 
 class FakeClock:
@@ -97,14 +94,6 @@ def intent_body(**overrides: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- JSON Schemas
 
 
-def _require_protocol_dir() -> None:
-    if not SCHEMA_DIR.is_dir():
-        pytest.fail(
-            f"AXME JSON Schemas not found at {SCHEMA_DIR}: the emulator tests validate answers "
-            "against ../shared/protocol/schemas/public_api next to the repository checkout"
-        )
-
-
 def _format_checker() -> jsonschema.FormatChecker:
     checker = jsonschema.FormatChecker()
 
@@ -124,8 +113,7 @@ def _format_checker() -> jsonschema.FormatChecker:
 
 @cache
 def _validator(name: str) -> jsonschema.protocols.Validator:
-    _require_protocol_dir()
-    path = SCHEMA_DIR / f"{name}.v1.json"
+    path = PUBLIC_API_SCHEMAS / f"{name}.v1.json"
     if not path.exists():
         pytest.fail(f"no such AXME schema: {path}")
     schema = json.loads(path.read_text())
