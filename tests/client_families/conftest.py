@@ -18,7 +18,6 @@ BASE_URL = "http://axme.test"
 API_KEY = "axme_sa_families_test-secret"
 
 
-
 @cache
 def _load_schema(name: str) -> dict[str, Any]:
     path = PUBLIC_API_SCHEMAS / f"{name}.v1.json"

@@ -21,7 +21,6 @@ from tests.axme_spec import OPENAPI_PATH, PUBLIC_API_SCHEMAS
 API_KEY = "axme_sa_core_test-key"
 
 
-
 class FakeClock:
     """A settable UTC clock for the gateway."""
 
