@@ -290,3 +290,16 @@ def test_literal_renders_defaults_as_the_docs_write_them() -> None:
         "[]",
     ]
     assert BY_NAME["TIMEOUT_SECONDS"].rst_heading() == "``TIMEOUT_SECONDS`` (``15.0``; > 0, <= 300)"
+
+
+def test_every_setting_read_in_the_package_is_declared() -> None:
+    """Each ``get_setting("NAME")`` and ``settings.AXME["NAME"]``-style read in django_axme
+    names a key of the table, so no feature reads a setting the checks do not know."""
+    read: set[str] = set()
+    for path in (ROOT / "django_axme").rglob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        read |= set(re.findall(r"get_setting\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']", source))
+        read |= set(re.findall(r"axme_settings\(\)\[[\"']([A-Z][A-Z0-9_]*)[\"']\]", source))
+    assert read, "the pattern found no reader"
+    assert read - set(BY_NAME) == set()
+    assert {"OBSERVER_LEASE_SECONDS", "INBOX_OWNER_AGENTS", "TASK_MAX_RETRIES"} <= read
