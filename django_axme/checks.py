@@ -144,4 +144,29 @@ def check_axme_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                 id="axme.E009",
             )
         )
+    messages.extend(_lease_window_warning(user))
     return messages
+
+
+def _lease_window_warning(user: dict[str, Any]) -> list[CheckMessage]:
+    """W010 when a valid ``OBSERVER_LEASE_SECONDS`` is not longer than a valid window."""
+    lease = user.get("OBSERVER_LEASE_SECONDS", DEFAULTS["OBSERVER_LEASE_SECONDS"])
+    window = user.get("OBSERVE_WINDOW_SECONDS", DEFAULTS["OBSERVE_WINDOW_SECONDS"])
+    if first_problem("OBSERVER_LEASE_SECONDS", lease) or first_problem(
+        "OBSERVE_WINDOW_SECONDS", window
+    ):
+        return []  # reported above
+    if lease > window:
+        return []
+    return [
+        Warning(
+            _(
+                "AXME['OBSERVER_LEASE_SECONDS'] (%(lease)s) is not longer than "
+                "AXME['OBSERVE_WINDOW_SECONDS'] (%(window)s): the lease of an observer in a "
+                "quiet window runs out, and the reconcile sweep may start a second observer."
+            )
+            % {"lease": lease, "window": window},
+            hint=_("Keep the lease a few windows long (the defaults are 90 and 25)."),
+            id="axme.W010",
+        )
+    ]

@@ -162,6 +162,18 @@ def test_e009_actor_token_with_bearer_style() -> None:
     assert run({**GOOD, "AUTH_STYLE": "bearer"}) == []
 
 
+def test_w010_lease_not_longer_than_the_window() -> None:
+    messages = run({**GOOD, "OBSERVER_LEASE_SECONDS": 20})
+    assert ids(messages) == ["axme.W010"]
+    assert "OBSERVER_LEASE_SECONDS" in messages[0].msg and "(25)" in messages[0].msg
+    assert ids(run({**GOOD, "OBSERVER_LEASE_SECONDS": 6, "OBSERVE_WINDOW_SECONDS": 6})) == [
+        "axme.W010"
+    ]
+    assert run({**GOOD, "OBSERVER_LEASE_SECONDS": 6, "OBSERVE_WINDOW_SECONDS": 3}) == []
+    # a refused value is reported once, by E008, not again by W010
+    assert ids(run({**GOOD, "OBSERVER_LEASE_SECONDS": float("nan")})) == ["axme.E008"]
+
+
 def test_type_table_covers_defaults_and_tolerates_new_keys(monkeypatch) -> None:
     assert set(EXPECTED_TYPES) <= set(conf.DEFAULTS)
     monkeypatch.setitem(conf.DEFAULTS, "SOME_NEW_KEY", object())
