@@ -30,7 +30,13 @@ MINIMUMS: dict[str, tuple[float, bool]] = {
 MAXIMUMS: dict[str, float] = {s.name: s.maximum for s in SETTINGS if s.maximum is not None}
 
 # Problem kind (settings_table.Problem.kind) -> check id.
-PROBLEM_IDS = {"type": "axme.E005", "choice": "axme.E006", "range": "axme.E008", "url": "axme.E002"}
+PROBLEM_IDS = {
+    "type": "axme.E005",
+    "choice": "axme.E006",
+    "range": "axme.E008",
+    "url": "axme.E002",
+    "credentials": "axme.E002",
+}
 
 LOOPBACK_NAMES = frozenset({"localhost", "testserver"})
 
@@ -47,6 +53,8 @@ def _is_loopback(host: str) -> bool:
 def _hint(setting: Setting, kind: str) -> str | None:
     if kind == "url":
         return _("Use the full URL of the AXME gateway, e.g. 'https://api.cloud.axme.ai'.")
+    if kind == "credentials":
+        return _("Remove 'user:password@' from the URL; the gateway authenticates the API key.")
     text = f"{setting.name}: {setting.doc}"
     bounds = setting.bounds_text()
     if kind == "range" and bounds:

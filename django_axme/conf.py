@@ -90,7 +90,7 @@ def _raise_for(values: dict[str, Any]) -> None:
     found = [first_problem(name, value) for name, value in values.items()]
     messages = [p.message() for p in found if p is not None]
     if messages:
-        raise AxmeSettingsError("; ".join(messages))
+        raise AxmeSettingsError(" ".join(messages))
 
 
 def _idempotency_store() -> IdempotencyStore | None:

@@ -48,7 +48,8 @@ class Problem:
     """One reason a value is refused.
 
     ``kind`` is ``"type"`` (the value or a list element has the wrong type), ``"choice"``,
-    ``"range"`` (below the minimum, above the maximum, or not finite) or ``"url"``.
+    ``"range"`` (below the minimum, above the maximum, or not finite), ``"url"`` (not an
+    http(s) URL) or ``"credentials"`` (a URL with ``user:password@``).
     ``template % params`` is the English message, which starts with ``AXME['<KEY>']``; the
     system checks translate ``template`` first.
     """
@@ -186,7 +187,7 @@ def _check_base_url(setting: Setting, value: Any) -> Problem | None:
         )
     if parts.username is not None or parts.password is not None:
         return Problem(
-            "url",
+            "credentials",
             setting.name,
             "AXME[%(key)r] must not contain credentials (user:password@): the API key goes "
             "in AXME['API_KEY'].",

@@ -147,7 +147,7 @@ def test_e005_list_elements() -> None:
 def test_e002_credentials_in_base_url(url) -> None:
     messages = run({**GOOD, "BASE_URL": url})
     assert ids(messages) == ["axme.E002"]
-    assert "credentials" in messages[0].msg
+    assert "credentials" in messages[0].msg and "user:password@" in messages[0].hint
     assert "Zq9" not in messages[0].msg
 
 
