@@ -15,91 +15,30 @@ from django.core.checks import CheckMessage, Error, Warning, register
 from django.utils.translation import gettext as _
 
 from django_axme.conf import DEFAULTS
+from django_axme.settings_table import BY_NAME, SETTINGS, Setting, first_problem, problems
 
 TAG = "axme"
 
-_STR = (str,)
-_OPT_STR = (str, type(None))
-_NUMBER = (int, float)
-_INT = (int,)
-_BOOL = (bool,)
-_STR_LIST = (list, tuple)
-
-# Expected types per key; a key missing here (added to DEFAULTS later) is not type-checked.
-EXPECTED_TYPES: dict[str, tuple[type, ...]] = {
-    "BASE_URL": _STR,
-    "API_KEY": _OPT_STR,
-    "ACTOR_TOKEN": _OPT_STR,
-    "AUTH_STYLE": _STR,
-    "TIMEOUT_SECONDS": _NUMBER,
-    "CONNECT_TIMEOUT_SECONDS": _NUMBER,
-    "MAX_RETRIES": _INT,
-    "RETRY_BACKOFF_SECONDS": _NUMBER,
-    "RETRY_BACKOFF_MAX_SECONDS": _NUMBER,
-    "POOL_MAXSIZE": _INT,
-    "AUTO_TRACE_ID": _BOOL,
-    "AUTO_IDEMPOTENCY_KEY": _BOOL,
-    "DEFAULT_OWNER_AGENT": _OPT_STR,
-    "DEFAULT_FROM_AGENT": _OPT_STR,
-    "IDEMPOTENCY_TTL_SECONDS": _NUMBER,
-    "IDEMPOTENCY_MISMATCH": _STR,
-    "RETENTION_DAYS": _INT,
-    "PRUNE_BATCH_SIZE": _INT,
-    "TASK_MAX_RETRIES": _INT,
-    "TASK_RETRY_BACKOFF_MAX_SECONDS": _NUMBER,
-    "OBSERVE_WINDOW_SECONDS": _INT,
-    "OBSERVER_LEASE_SECONDS": _NUMBER,
-    "OBSERVER_QUEUE": _OPT_STR,
-    "OBSERVER_BATCH_SIZE": _INT,
-    "RECONCILE_AFTER_SECONDS": _NUMBER,
-    "INBOX_OWNER_AGENTS": _STR_LIST,
-    "ADMIN_ALLOW_DELETE": _BOOL,
-}
-
-CHOICES: dict[str, tuple[str, ...]] = {
-    "AUTH_STYLE": ("x-api-key", "bearer"),
-    "IDEMPOTENCY_MISMATCH": ("warn", "raise"),
-}
-
-# (minimum, strictly greater?) for numeric keys
+# Views of the one table (django_axme.settings_table.SETTINGS), kept under their old names.
+# A key of conf.DEFAULTS missing from the table (added by a later version) is not validated.
+EXPECTED_TYPES: dict[str, tuple[type, ...]] = {s.name: s.types for s in SETTINGS}
+CHOICES: dict[str, tuple[str, ...]] = {s.name: s.choices for s in SETTINGS if s.choices}
+# (minimum, strictly greater?) and maximum of numeric keys
 MINIMUMS: dict[str, tuple[float, bool]] = {
-    "TIMEOUT_SECONDS": (0, True),
-    "CONNECT_TIMEOUT_SECONDS": (0, True),
-    "MAX_RETRIES": (0, False),
-    "RETRY_BACKOFF_SECONDS": (0, False),
-    "RETRY_BACKOFF_MAX_SECONDS": (0, False),
-    "POOL_MAXSIZE": (1, False),
-    "IDEMPOTENCY_TTL_SECONDS": (0, True),
-    "RETENTION_DAYS": (1, False),
-    "PRUNE_BATCH_SIZE": (1, False),
-    "TASK_MAX_RETRIES": (0, False),
-    "TASK_RETRY_BACKOFF_MAX_SECONDS": (0, False),
-    "OBSERVE_WINDOW_SECONDS": (1, False),
-    "OBSERVER_LEASE_SECONDS": (0, True),
-    "OBSERVER_BATCH_SIZE": (1, False),
-    "RECONCILE_AFTER_SECONDS": (0, True),
+    s.name: (s.minimum, s.minimum_exclusive) for s in SETTINGS if s.minimum is not None
+}
+MAXIMUMS: dict[str, float] = {s.name: s.maximum for s in SETTINGS if s.maximum is not None}
+
+# Problem kind (settings_table.Problem.kind) -> check id.
+PROBLEM_IDS = {
+    "type": "axme.E005",
+    "choice": "axme.E006",
+    "range": "axme.E008",
+    "url": "axme.E002",
+    "credentials": "axme.E002",
 }
 
 LOOPBACK_NAMES = frozenset({"localhost", "testserver"})
-
-
-def _type_ok(value: Any, expected: tuple[type, ...]) -> bool:
-    if isinstance(value, bool) and bool not in expected:
-        return False  # True is an int to Python, never a number to us
-    return isinstance(value, expected)
-
-
-def _type_names(expected: tuple[type, ...]) -> str:
-    names = {
-        str: "str",
-        type(None): "None",
-        int: "int",
-        float: "float",
-        bool: "bool",
-        list: "list",
-        tuple: "tuple",
-    }
-    return " or ".join(names.get(t, t.__name__) for t in expected)
 
 
 def _is_loopback(host: str) -> bool:
@@ -111,30 +50,22 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _check_base_url(value: Any) -> list[CheckMessage]:
-    if not isinstance(value, str):
-        return []  # reported by the type check
-    hint = _("Use the full URL of the AXME gateway, e.g. 'https://api.cloud.axme.ai'.")
-    try:
-        parts = urlsplit(value.strip())
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        parts = None
-    if (
-        parts is None
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or parts.query
-        or parts.fragment
-    ):
-        return [
-            Error(
-                _("AXME['BASE_URL'] is not a valid http(s) URL: %(value)r.") % {"value": value},
-                hint=hint,
-                id="axme.E002",
-            )
-        ]
-    if parts.scheme == "http" and not settings.DEBUG and not _is_loopback(parts.hostname):
+def _hint(setting: Setting, kind: str) -> str | None:
+    if kind == "url":
+        return _("Use the full URL of the AXME gateway, e.g. 'https://api.cloud.axme.ai'.")
+    if kind == "credentials":
+        return _("Remove 'user:password@' from the URL; the gateway authenticates the API key.")
+    text = f"{setting.name}: {setting.doc}"
+    bounds = setting.bounds_text()
+    if kind == "range" and bounds:
+        return _("%(doc)s Allowed: %(bounds)s.") % {"doc": text, "bounds": bounds}
+    return text
+
+
+def _plain_http_warning(value: str) -> list[CheckMessage]:
+    """W003 for a valid ``http://`` URL to a non-loopback host while ``DEBUG`` is off."""
+    parts = urlsplit(value.strip())
+    if parts.scheme == "http" and not settings.DEBUG and not _is_loopback(parts.hostname or ""):
         return [
             Warning(
                 _(
@@ -153,7 +84,13 @@ def _check_base_url(value: Any) -> list[CheckMessage]:
 
 @register(TAG)
 def check_axme_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Validate ``settings.AXME``: presence of the API key, URL, keys, types, choices, ranges."""
+    """Validate ``settings.AXME``: unknown keys, then each value against the settings table.
+
+    Types, list elements, choices, finiteness, bounds and the URL are judged by
+    :func:`django_axme.settings_table.problems`, the validator the runtime uses too, so a
+    value passes here exactly when ``get_setting()`` / ``build_client()`` accept it. Then
+    the cross-key rules: the API key is set, plain http, actor token with ``bearer``.
+    """
     user = getattr(settings, "AXME", None)
     if user is None:
         user = {}
@@ -177,39 +114,16 @@ def check_axme_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             messages.append(
                 Error(_("Unknown key %(key)r in AXME.") % {"key": key}, hint=hint, id="axme.E004")
             )
-    bad_type: set[str] = set()
     for key, value in user.items():
-        expected = EXPECTED_TYPES.get(key)
-        if expected is None or _type_ok(value, expected):
+        setting = BY_NAME.get(key)
+        if setting is None:
             continue
-        bad_type.add(key)
-        messages.append(
-            Error(
-                _("AXME[%(key)r] must be %(expected)s, got %(type)s.")
-                % {"key": key, "expected": _type_names(expected), "type": type(value).__name__},
-                id="axme.E005",
-            )
-        )
-    for key, allowed in CHOICES.items():
-        if key in user and key not in bad_type and user[key] not in allowed:
+        for problem in problems(setting, value):
             messages.append(
                 Error(
-                    _("AXME[%(key)r] is %(value)r; allowed values: %(allowed)s.")
-                    % {"key": key, "value": user[key], "allowed": ", ".join(allowed)},
-                    id="axme.E006",
-                )
-            )
-    for key, (minimum, strict) in MINIMUMS.items():
-        if key not in user or key in bad_type or not isinstance(user[key], (int, float)):
-            continue
-        value = user[key]
-        if value < minimum or (strict and value == minimum):
-            relation = ">" if strict else ">="
-            messages.append(
-                Error(
-                    _("AXME[%(key)r] must be %(relation)s %(minimum)s, got %(value)r.")
-                    % {"key": key, "relation": relation, "minimum": minimum, "value": value},
-                    id="axme.E008",
+                    problem.message(_),
+                    hint=_hint(setting, problem.kind),
+                    id=PROBLEM_IDS[problem.kind],
                 )
             )
     api_key = user.get("API_KEY", DEFAULTS["API_KEY"])
@@ -224,8 +138,9 @@ def check_axme_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                 id="axme.E001",
             )
         )
-    if "BASE_URL" not in bad_type:
-        messages.extend(_check_base_url(user.get("BASE_URL", DEFAULTS["BASE_URL"])))
+    base_url = user.get("BASE_URL", DEFAULTS["BASE_URL"])
+    if first_problem("BASE_URL", base_url) is None:
+        messages.extend(_plain_http_warning(base_url))
     if user.get("AUTH_STYLE") == "bearer" and user.get("ACTOR_TOKEN"):
         messages.append(
             Error(
@@ -237,4 +152,29 @@ def check_axme_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                 id="axme.E009",
             )
         )
+    messages.extend(_lease_window_warning(user))
     return messages
+
+
+def _lease_window_warning(user: dict[str, Any]) -> list[CheckMessage]:
+    """W010 when a valid ``OBSERVER_LEASE_SECONDS`` is not longer than a valid window."""
+    lease = user.get("OBSERVER_LEASE_SECONDS", DEFAULTS["OBSERVER_LEASE_SECONDS"])
+    window = user.get("OBSERVE_WINDOW_SECONDS", DEFAULTS["OBSERVE_WINDOW_SECONDS"])
+    if first_problem("OBSERVER_LEASE_SECONDS", lease) or first_problem(
+        "OBSERVE_WINDOW_SECONDS", window
+    ):
+        return []  # reported above
+    if lease > window:
+        return []
+    return [
+        Warning(
+            _(
+                "AXME['OBSERVER_LEASE_SECONDS'] (%(lease)s) is not longer than "
+                "AXME['OBSERVE_WINDOW_SECONDS'] (%(window)s): the lease of an observer in a "
+                "quiet window runs out, and the reconcile sweep may start a second observer."
+            )
+            % {"lease": lease, "window": window},
+            hint=_("Keep the lease a few windows long (the defaults are 90 and 25)."),
+            id="axme.W010",
+        )
+    ]

@@ -1,14 +1,18 @@
 """The one settings resolver: ``settings.AXME`` merged over :data:`DEFAULTS`.
 
-Every key django-axme reads is listed in :data:`DEFAULTS` (and documented in
-``docs/settings.rst``); the system checks in ``checks.py`` validate against it. Nothing
-here touches the database or the network.
+Every key django-axme reads is declared once, in :mod:`django_axme.settings_table`: its
+default (collected in :data:`DEFAULTS`), type, choices and bounds. :func:`get_setting` and
+:func:`build_client` refuse the values the system checks in ``checks.py`` report, through the
+same validator, with :class:`AxmeSettingsError` naming the key. Nothing here touches the
+database or the network.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
+import re
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -17,69 +21,76 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from django_axme.settings_table import SETTINGS, first_problem
+
 if TYPE_CHECKING:  # pragma: no cover
     from django_axme.client import AxmeClient, AxmeClientConfig
     from django_axme.client.idempotency import IdempotencyStore
 
 logger = logging.getLogger("django_axme")
 
-DEFAULTS: dict[str, Any] = {
-    # Connection
-    "BASE_URL": "https://api.cloud.axme.ai",
-    "API_KEY": None,
-    "ACTOR_TOKEN": None,
-    "AUTH_STYLE": "x-api-key",  # or "bearer" (SDK 0.1 style: Authorization: Bearer <api key>)
-    "TIMEOUT_SECONDS": 15.0,
-    "CONNECT_TIMEOUT_SECONDS": 5.0,
-    "MAX_RETRIES": 2,
-    "RETRY_BACKOFF_SECONDS": 0.2,
-    "RETRY_BACKOFF_MAX_SECONDS": 10.0,
-    "POOL_MAXSIZE": 10,
-    "AUTO_TRACE_ID": True,
-    "AUTO_IDEMPOTENCY_KEY": True,
-    "DEFAULT_OWNER_AGENT": None,
-    "DEFAULT_FROM_AGENT": None,
-    # Idempotency ledger
-    "IDEMPOTENCY_TTL_SECONDS": 24 * 3600,
-    "IDEMPOTENCY_MISMATCH": "warn",  # or "raise"
-    # Retention (axme_prune and the prune task)
-    "RETENTION_DAYS": 90,
-    "PRUNE_BATCH_SIZE": 1000,
-    # Celery
-    "TASK_MAX_RETRIES": 5,
-    "TASK_RETRY_BACKOFF_MAX_SECONDS": 600,
-    "OBSERVE_WINDOW_SECONDS": 25,
-    "OBSERVER_LEASE_SECONDS": 90,
-    "OBSERVER_QUEUE": None,  # route observer tasks to this queue when set
-    "OBSERVER_BATCH_SIZE": 500,
-    "RECONCILE_AFTER_SECONDS": 300,
-    "INBOX_OWNER_AGENTS": [],
-    # Admin
-    "ADMIN_ALLOW_DELETE": False,
-}
+#: Every key django-axme reads, with its default: derived from the one table,
+#: :data:`django_axme.settings_table.SETTINGS` (types, choices, bounds, doc lines).
+DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+
+
+class AxmeSettingsError(ImproperlyConfigured, ValueError):
+    """``settings.AXME`` holds a value django-axme refuses; the message names the key to fix."""
 
 
 def _user_settings() -> dict[str, Any]:
     user = getattr(settings, "AXME", None)
-    return user if isinstance(user, dict) else {}
+    if user is None:
+        return {}
+    if not isinstance(user, dict):
+        raise AxmeSettingsError(f"settings.AXME must be a dict, got {type(user).__name__}")
+    return user
+
+
+def _unknown(name: str) -> KeyError:
+    close = difflib.get_close_matches(str(name), list(DEFAULTS), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return KeyError(f"unknown django-axme setting {name!r}{hint}")
+
+
+def _validated(name: str, value: Any) -> Any:
+    problem = first_problem(name, value)
+    if problem is not None:
+        raise AxmeSettingsError(problem.message())
+    return value
 
 
 def get_setting(name: str) -> Any:
-    """Return ``settings.AXME[name]``, falling back to :data:`DEFAULTS` (KeyError if unknown)."""
+    """Return ``settings.AXME[name]``, falling back to :data:`DEFAULTS`.
+
+    The value is checked against the settings table exactly as the system checks do: a
+    value ``manage.py check`` reports (wrong type, not a choice, NaN, infinite, below the
+    minimum, above the maximum, a list with a wrong element, credentials in ``BASE_URL``)
+    raises :class:`AxmeSettingsError` naming the key, so no caller ever runs with it. An
+    unknown ``name`` raises ``KeyError`` with the closest known key. Reads settings only.
+    """
     if name not in DEFAULTS:
-        raise KeyError(f"unknown django-axme setting {name!r}")
-    return _user_settings().get(name, DEFAULTS[name])
+        raise _unknown(name)
+    return _validated(name, _user_settings().get(name, DEFAULTS[name]))
 
 
 def axme_settings() -> dict[str, Any]:
-    """Return a new dict of every setting, user values over defaults (unknown keys dropped)."""
+    """Return a new dict of every setting, user values over defaults (unknown keys dropped).
+
+    Every value is validated as by :func:`get_setting`; :class:`AxmeSettingsError` names
+    every refused key (in table order).
+    """
     merged = dict(DEFAULTS)
     merged.update({k: v for k, v in _user_settings().items() if k in DEFAULTS})
+    _raise_for(merged)
     return merged
 
 
-class AxmeSettingsError(ImproperlyConfigured, ValueError):
-    """``settings.AXME`` cannot make a client; the message names the key to fix."""
+def _raise_for(values: dict[str, Any]) -> None:
+    found = [first_problem(name, value) for name, value in values.items()]
+    messages = [p.message() for p in found if p is not None]
+    if messages:
+        raise AxmeSettingsError(" ".join(messages))
 
 
 def _idempotency_store() -> IdempotencyStore | None:
@@ -95,56 +106,50 @@ def _idempotency_store() -> IdempotencyStore | None:
 def build_client() -> AxmeClient:
     """Build a new client from the current settings (no caching).
 
-    Raises :class:`AxmeSettingsError` (an ``ImproperlyConfigured`` and a ``ValueError``)
-    naming the setting when one is invalid, e.g. ``AXME['API_KEY']: api_key must be a
-    non-empty string``.
+    Validates the settings the client uses (those with a ``client_field`` in the table) as
+    :func:`get_setting` does, then lets :class:`~django_axme.client.AxmeClientConfig`
+    validate the result. Either way a refused value raises :class:`AxmeSettingsError` (an
+    ``ImproperlyConfigured`` and a ``ValueError``) whose message starts with the key, e.g.
+    ``AXME['API_KEY']: api_key must be a non-empty string`` or ``AXME['MAX_RETRIES'] must be
+    <= 10, got 1000``. Settings the client does not use are not read.
     """
     from django_axme.client import AxmeClient
 
+    user = _user_settings()
+    values = {s.name: user.get(s.name, DEFAULTS[s.name]) for s in SETTINGS if s.client_field}
+    _raise_for(values)
     try:
-        config = _config_from(axme_settings())
+        config = _config_from(values)
     except (TypeError, ValueError) as exc:
         text = str(exc)
-        field = next((f for f in _FIELD_SETTINGS if text.startswith(f)), None)
+        field = next((f for f in _FIELD_SETTINGS if re.match(rf"{f}\b", text)), None)
         where = f"AXME[{_FIELD_SETTINGS[field]!r}]" if field else "settings.AXME"
         raise AxmeSettingsError(f"{where}: {text}") from None
     return AxmeClient(config)
 
 
 # Client configuration field -> AXME key, to name the setting in error messages.
-_FIELD_SETTINGS = {
-    "base_url": "BASE_URL",
-    "api_key": "API_KEY",
-    "actor_token": "ACTOR_TOKEN",
-    "timeout_seconds": "TIMEOUT_SECONDS",
-    "connect_timeout_seconds": "CONNECT_TIMEOUT_SECONDS",
-    "max_retries": "MAX_RETRIES",
-    "retry_backoff_seconds": "RETRY_BACKOFF_SECONDS",
-    "retry_backoff_max_seconds": "RETRY_BACKOFF_MAX_SECONDS",
-    "pool_maxsize": "POOL_MAXSIZE",
-    "auth_style": "AUTH_STYLE",
-}
+_FIELD_SETTINGS: dict[str, str] = {s.client_field: s.name for s in SETTINGS if s.client_field}
 
 
 def _config_from(s: dict[str, Any]) -> AxmeClientConfig:
+    """The client configuration for validated settings ``s`` (keys of the table).
+
+    Every table entry with a ``client_field`` is passed to that field; numbers declared
+    ``int or float`` are passed as ``float``, an unset ``API_KEY`` as ``""``.
+    """
     from django_axme.client import AxmeClientConfig
 
-    return AxmeClientConfig(
-        base_url=s["BASE_URL"],
-        api_key=s["API_KEY"] or "",
-        actor_token=s["ACTOR_TOKEN"],
-        timeout_seconds=float(s["TIMEOUT_SECONDS"]),
-        connect_timeout_seconds=float(s["CONNECT_TIMEOUT_SECONDS"]),
-        max_retries=int(s["MAX_RETRIES"]),
-        retry_backoff_seconds=float(s["RETRY_BACKOFF_SECONDS"]),
-        retry_backoff_max_seconds=float(s["RETRY_BACKOFF_MAX_SECONDS"]),
-        pool_maxsize=int(s["POOL_MAXSIZE"]),
-        auto_trace_id=bool(s["AUTO_TRACE_ID"]),
-        auto_idempotency_key=bool(s["AUTO_IDEMPOTENCY_KEY"]),
-        default_owner_agent=s["DEFAULT_OWNER_AGENT"],
-        auth_style=s["AUTH_STYLE"],
-        idempotency_store=_idempotency_store(),
-    )
+    kwargs: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.client_field is None or setting.name not in s:
+            continue
+        value = s[setting.name]
+        if float in setting.types and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        kwargs[setting.client_field] = value
+    kwargs["api_key"] = kwargs.get("api_key") or ""
+    return AxmeClientConfig(**kwargs, idempotency_store=_idempotency_store())
 
 
 _client_lock = threading.Lock()

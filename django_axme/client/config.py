@@ -52,6 +52,7 @@ class AxmeClientConfig:
     auto_idempotency_key: bool = True
     client_name: str = "django-axme"
     idempotency_store: IdempotencyStore | None = None
+    max_response_bytes: int = 16 * 1024 * 1024
 
     def __post_init__(self) -> None:
         _validate_base_url(self.base_url)
@@ -92,6 +93,14 @@ class AxmeClientConfig:
             raise ValueError("mcp_endpoint_path must start with '/'")
         if not isinstance(self.client_name, str) or not self.client_name.strip():
             raise ValueError("client_name must be a non-empty string")
+        if (
+            isinstance(self.max_response_bytes, bool)
+            or not isinstance(self.max_response_bytes, int)
+            or self.max_response_bytes < 1024
+        ):
+            raise ValueError(
+                f"max_response_bytes must be an integer >= 1024, got {self.max_response_bytes!r}"
+            )
 
     def __repr__(self) -> str:
         secrets = "set" if self.actor_token else "unset"

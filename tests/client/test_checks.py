@@ -109,15 +109,69 @@ def test_e007_not_a_dict() -> None:
         ("TIMEOUT_SECONDS", 0),
         ("POOL_MAXSIZE", 0),
         ("OBSERVE_WINDOW_SECONDS", 0),
+        # upper bounds and non-finite numbers (issue 12)
+        ("TIMEOUT_SECONDS", float("nan")),
+        ("TIMEOUT_SECONDS", float("inf")),
+        ("MAX_RETRIES", 10**9),
+        ("OBSERVER_LEASE_SECONDS", float("nan")),
+        ("OBSERVE_WINDOW_SECONDS", 10**9),
+        ("TASK_MAX_RETRIES", 101),
+        ("MAX_RESPONSE_BYTES", 1023),
+        ("MAX_RESPONSE_BYTES", 1024**3 + 1),
     ],
 )
 def test_e008_out_of_range(key, value) -> None:
-    assert ids(run({**GOOD, key: value})) == ["axme.E008"]
+    messages = run({**GOOD, key: value})
+    assert ids(messages) == ["axme.E008"]
+    assert f"AXME[{key!r}]" in messages[0].msg
+
+
+def test_e008_names_the_bound_and_hints_the_range() -> None:
+    [message] = run({**GOOD, "MAX_RETRIES": 10**9})
+    assert message.msg == "AXME['MAX_RETRIES'] must be <= 10, got 1000000000."
+    assert ">= 0, <= 10" in message.hint
+    [message] = run({**GOOD, "TIMEOUT_SECONDS": float("inf")})
+    assert message.msg == "AXME['TIMEOUT_SECONDS'] must be a finite number, got inf."
+
+
+def test_e005_list_elements() -> None:
+    messages = run({**GOOD, "INBOX_OWNER_AGENTS": [1, None]})
+    assert ids(messages) == ["axme.E005"]
+    assert (
+        messages[0].msg == "AXME['INBOX_OWNER_AGENTS'] must be a list of str, got int at index 0."
+    )
+    assert run({**GOOD, "INBOX_OWNER_AGENTS": ("agent://a", "agent://b")}) == []
+
+
+@pytest.mark.parametrize("url", ["https://user:Zq9pw@gw.example", "https://Zq9tok@gw.example/p"])
+def test_e002_credentials_in_base_url(url) -> None:
+    messages = run({**GOOD, "BASE_URL": url})
+    assert ids(messages) == ["axme.E002"]
+    assert "credentials" in messages[0].msg and "user:password@" in messages[0].hint
+    assert "Zq9" not in messages[0].msg
+
+
+def test_e002_does_not_echo_credentials_of_a_malformed_url() -> None:
+    [message] = run({**GOOD, "BASE_URL": "ftp://me:hunter2@gw.example"})
+    assert message.id == "axme.E002" and "hunter2" not in message.msg
+    assert "ftp://***@gw.example" in message.msg
 
 
 def test_e009_actor_token_with_bearer_style() -> None:
     assert ids(run({**GOOD, "AUTH_STYLE": "bearer", "ACTOR_TOKEN": "jwt"})) == ["axme.E009"]
     assert run({**GOOD, "AUTH_STYLE": "bearer"}) == []
+
+
+def test_w010_lease_not_longer_than_the_window() -> None:
+    messages = run({**GOOD, "OBSERVER_LEASE_SECONDS": 20})
+    assert ids(messages) == ["axme.W010"]
+    assert "OBSERVER_LEASE_SECONDS" in messages[0].msg and "(25)" in messages[0].msg
+    assert ids(run({**GOOD, "OBSERVER_LEASE_SECONDS": 6, "OBSERVE_WINDOW_SECONDS": 6})) == [
+        "axme.W010"
+    ]
+    assert run({**GOOD, "OBSERVER_LEASE_SECONDS": 6, "OBSERVE_WINDOW_SECONDS": 3}) == []
+    # a refused value is reported once, by E008, not again by W010
+    assert ids(run({**GOOD, "OBSERVER_LEASE_SECONDS": float("nan")})) == ["axme.E008"]
 
 
 def test_type_table_covers_defaults_and_tolerates_new_keys(monkeypatch) -> None:

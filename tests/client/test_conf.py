@@ -32,6 +32,43 @@ def test_get_setting_and_defaults() -> None:
         conf.get_setting("NOPE")
 
 
+def test_unknown_key_at_runtime_suggests_the_closest() -> None:
+    with pytest.raises(KeyError, match="did you mean 'MAX_RETRIES'"):
+        conf.get_setting("MAX_RETRIE")
+    with pytest.raises(KeyError) as info:
+        conf.get_setting("ZZZ_NOTHING_LIKE_IT")
+    assert "did you mean" not in str(info.value)
+
+
+def test_axme_not_a_dict_is_refused_at_runtime_as_by_the_check() -> None:
+    with override_settings(AXME=[("API_KEY", "k")]):
+        with pytest.raises(conf.AxmeSettingsError, match=r"settings\.AXME must be a dict"):
+            conf.get_setting("MAX_RETRIES")
+        with pytest.raises(conf.AxmeSettingsError):
+            conf.build_client()
+    with override_settings(AXME=None):
+        assert conf.get_setting("MAX_RETRIES") == 2
+
+
+def test_axme_settings_names_every_refused_key() -> None:
+    with (
+        override_settings(AXME={**SETTINGS, "MAX_RETRIES": 11, "RETENTION_DAYS": 0}),
+        pytest.raises(conf.AxmeSettingsError) as info,
+    ):
+        conf.axme_settings()
+    assert "AXME['MAX_RETRIES'] must be <= 10" in str(info.value)
+    assert "AXME['RETENTION_DAYS'] must be >= 1" in str(info.value)
+
+
+def test_build_client_reads_only_the_client_settings() -> None:
+    """A bad Celery setting fails where it is read, not every client call of the site."""
+    with override_settings(AXME={**SETTINGS, "OBSERVER_LEASE_SECONDS": float("nan")}):
+        client = conf.build_client()
+        client.close()
+        with pytest.raises(conf.AxmeSettingsError, match="OBSERVER_LEASE_SECONDS"):
+            conf.get_setting("OBSERVER_LEASE_SECONDS")
+
+
 def test_build_client_passes_settings() -> None:
     with override_settings(
         AXME={
@@ -61,6 +98,7 @@ def test_build_client_passes_settings() -> None:
         "agent://o",
     )
     assert c.auto_idempotency_key is False and c.retry_backoff_max_seconds == 2.5
+    assert c.max_response_bytes == 16 * 1024 * 1024  # the default
     from django_axme.ledger import DatabaseIdempotencyStore
 
     assert isinstance(c.idempotency_store, DatabaseIdempotencyStore)
@@ -70,9 +108,15 @@ def test_build_client_passes_settings() -> None:
     ("axme", "where"),
     [
         ({"BASE_URL": "https://gw.example"}, "AXME['API_KEY']: api_key"),
-        ({**SETTINGS, "BASE_URL": "gw.example"}, "AXME['BASE_URL']: base_url"),
-        ({**SETTINGS, "MAX_RETRIES": -1}, "AXME['MAX_RETRIES']: max_retries"),
-        ({**SETTINGS, "TIMEOUT_SECONDS": "soon"}, "settings.AXME: could not convert"),
+        # The table's validator speaks first: the same message as the system check.
+        ({**SETTINGS, "BASE_URL": "gw.example"}, "AXME['BASE_URL'] is not a valid http(s) URL"),
+        ({**SETTINGS, "MAX_RETRIES": -1}, "AXME['MAX_RETRIES'] must be >= 0, got -1."),
+        ({**SETTINGS, "TIMEOUT_SECONDS": "soon"}, "AXME['TIMEOUT_SECONDS'] must be int or float"),
+        # What only the client configuration knows still names the key.
+        (
+            {**SETTINGS, "AUTH_STYLE": "bearer", "ACTOR_TOKEN": "jwt"},
+            "AXME['ACTOR_TOKEN']: actor_token cannot be combined",
+        ),
     ],
 )
 def test_build_client_errors_name_the_setting(axme, where) -> None:

@@ -22,6 +22,7 @@ def test_sdk_defaults() -> None:
     )
     assert c.auth_style == "x-api-key" and c.auto_idempotency_key is True
     assert c.idempotency_store is None
+    assert c.max_response_bytes == 16 * 1024 * 1024
 
 
 @pytest.mark.parametrize("key", ["", "   ", None])
@@ -76,6 +77,17 @@ def test_pool_and_auth_style_validation() -> None:
         AxmeClientConfig(api_key="k", auth_style="basic")
     with pytest.raises(ValueError, match="auth_style"):
         AxmeClientConfig(api_key="k", auth_style="bearer", actor_token="t")
+
+
+@pytest.mark.parametrize("value", [1023, 0, -1, 2048.0, True, "4096", None])
+def test_max_response_bytes_validation(value: object) -> None:
+    with pytest.raises(ValueError) as info:
+        AxmeClientConfig(api_key="k", max_response_bytes=value)  # type: ignore[arg-type]
+    assert str(info.value).startswith("max_response_bytes")
+
+
+def test_max_response_bytes_accepts_an_int_from_1024() -> None:
+    assert AxmeClientConfig(api_key="k", max_response_bytes=1024).max_response_bytes == 1024
 
 
 def test_actor_and_bearer_token_aliases() -> None:
