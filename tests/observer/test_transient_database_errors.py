@@ -98,3 +98,49 @@ def test_an_integrity_error_is_not_retried_as_transient(
     result = observe_intent.apply(args=(remote["intent_id"],))
     assert isinstance(result.result, IntegrityError)
     assert continuations == []
+
+
+def test_multiplexed_slice_reads_again_what_it_could_not_ingest(fast_observer, monkeypatch) -> None:
+    """``observe_many``'s writer gives up on a batch after three database errors: the intent
+    stays open and the next slice reads those events again from the stored cursor."""
+    from django_axme.observer import MultiplexedSlice
+    from django_axme.sync import leases
+
+    remote = fast_observer.create_intent(BODY)
+    intent_id = remote["intent_id"]
+    sync.ingest_intent(remote)
+    before = Intent.objects.get(intent_id=intent_id).last_seq
+    fast_observer.transition(intent_id, "IN_PROGRESS")
+    fast_observer.resolve(intent_id, "COMPLETED", result={"ok": True})
+    token = leases.new_token()
+    assert leases.claim_leases([intent_id], token, seconds=30) == [intent_id]
+    failures: list[int] = []
+    real = sync_events.lock_intent
+
+    def locked_three_times(*args: Any, **kwargs: Any) -> Any:
+        if len(failures) < 3:
+            failures.append(1)
+            raise OperationalError("database is locked")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sync_events, "lock_intent", locked_three_times)
+
+    def run_slice() -> Any:
+        return MultiplexedSlice(
+            fast_observer.client,
+            [intent_id],
+            token,
+            slice_seconds=2,
+            window_seconds=1,
+            lease_seconds=30,
+        ).run()
+
+    first = run_slice()
+    assert len(failures) == 3
+    assert first.outcomes == {intent_id: "open"}  # not "terminal": its events were not stored
+    assert Intent.objects.get(intent_id=intent_id).last_seq == before
+
+    second = run_slice()
+    assert second.outcomes == {intent_id: "terminal"}
+    row = Intent.objects.get(intent_id=intent_id)
+    assert (row.status, row.last_seq) == ("COMPLETED", fast_observer.events(intent_id)[-1]["seq"])
