@@ -10,6 +10,7 @@ which the documented settings read).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -91,9 +92,11 @@ class Project:
         return proc.stdout
 
     def start(self, command: str, name: str) -> Path:
+        """Start a long-running documented command in its own process group (``exec``: the
+        command replaces the shell, so the process we hold is the command itself)."""
         log = self.path / f"{name}.log"
         proc = subprocess.Popen(
-            command,
+            f"exec {command}",
             shell=True,
             cwd=self.path,
             env=self.env,
@@ -105,15 +108,17 @@ class Project:
         return log
 
     def stop_all(self) -> None:
+        """Ctrl-C as a person would (SIGINT to each group), then SIGKILL whatever is left of
+        each process group (a worker's pool children, beat)."""
         for proc, _log in reversed(self.procs):
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.killpg(proc.pid, signal.SIGINT)
         for proc, _log in self.procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=15)
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            proc.wait()
 
 
 @pytest.fixture
