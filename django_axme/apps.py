@@ -14,4 +14,5 @@ class AxmeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django_axme import checks, conf  # noqa: F401  (registers checks and hooks)
+        # Importing registers the system checks (settings, SQLite options) and hooks.
+        from django_axme import checks, conf, database_checks  # noqa: F401

@@ -225,7 +225,10 @@ def observe_intent(self: Any, intent_id: str, lease_token: str | None = None) ->
 
     Holds the observer lease (one observer per intent); the cursor is ``Intent.last_seq``.
     Returns "terminal", "continued", "busy" (another observer holds the lease) or an error
-    state. Safe to redeliver (``acks_late``): events are ingested idempotently.
+    state. Safe to redeliver (``acks_late``): events are ingested idempotently. Transient
+    gateway errors and transient database errors (``OperationalError`` such as "database is
+    locked", ``InterfaceError``) retry the slice with backoff and the same lease token, so
+    the chain of slices never ends for them (until ``TASK_MAX_RETRIES`` in a row).
     """
     from django_axme import sync
     from django_axme.client import AxmeNotFoundError
@@ -245,8 +248,19 @@ def observe_intent(self: Any, intent_id: str, lease_token: str | None = None) ->
             window_seconds=int(get_setting("OBSERVE_WINDOW_SECONDS")),
             lease_seconds=lease_seconds,
         )
+        if result.state == "open" and not leases.claim_lease(
+            intent_id, token, seconds=lease_seconds
+        ):
+            return "busy"
     except _transient_errors() as exc:
         logger.info("intent %s: observer slice failed (%s); retrying", intent_id, exc)
+        return _retry_later(self, exc, kwargs={"lease_token": token})
+    except _transient_database_errors() as exc:
+        # "database is locked", a dropped connection...: what was ingested is committed
+        # (one transaction per event) and the cursor is in the database, so the slice is
+        # simply run again later, with the same lease token.
+        logger.warning("intent %s: database error in observer slice (%s); retrying", intent_id, exc)
+        _discard_broken_connection()
         return _retry_later(self, exc, kwargs={"lease_token": token})
     except AxmeNotFoundError as exc:
         logger.error("intent %s: unknown to the gateway; observer stopped", intent_id)
@@ -259,15 +273,35 @@ def observe_intent(self: Any, intent_id: str, lease_token: str | None = None) ->
         leases.release_lease(intent_id, token)
         return "failed"
     if result.state == "open":
-        if leases.claim_lease(intent_id, token, seconds=lease_seconds):
-            observe_intent.apply_async(
-                args=(intent_id,), kwargs={"lease_token": token}, **observer_task_options()
-            )
-            return "continued"
-        return "busy"
+        observe_intent.apply_async(
+            args=(intent_id,), kwargs={"lease_token": token}, **observer_task_options()
+        )
+        return "continued"
     if result.state == "terminal":
         leases.release_lease(intent_id, token)
     return result.state
+
+
+def _transient_database_errors() -> tuple[type[BaseException], ...]:
+    """Database errors that a later try can fix: ``OperationalError`` ("database is locked",
+    a lost connection, a serialization failure) and ``InterfaceError`` (a closed connection).
+    Integrity and programming errors are not among them."""
+    from django.db import InterfaceError, OperationalError
+
+    return (OperationalError, InterfaceError)
+
+
+def _discard_broken_connection() -> None:
+    """Close this thread's database connection if a failed query left it unusable, so the
+    retried task opens a fresh one (never raises)."""
+    from django.db import connection
+
+    try:
+        if connection.in_atomic_block:
+            return
+        connection.close_if_unusable_or_obsolete()
+    except Exception:  # best effort: the retry reconnects anyway
+        logger.debug("could not check the database connection", exc_info=True)
 
 
 @shared_task(name=OBSERVE_MANY_TASK, bind=True, acks_late=True, ignore_result=True)

@@ -1,26 +1,37 @@
 """Sphinx configuration of the django-axme documentation.
 
 Build: ``sphinx-build -W --keep-going -b html docs docs/_build/html`` (warnings are errors).
-Django is set up with the test project's settings so that autodoc can import the package.
+Needs only the ``docs`` extra (``pip install "django-axme[docs]"``): autodoc imports the
+package with minimal settings configured here (no test project, no database access).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "testproject")]
-
-# autodoc imports django_axme modules; they need configured settings. A throwaway var dir
-# keeps the build from touching the test project's SQLite files.
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
-os.environ.setdefault("TESTPROJECT_VAR_DIR", str(DOCS / "_build" / "var"))
+sys.path.insert(0, str(ROOT))
 
 import django  # noqa: E402
+from django.conf import settings  # noqa: E402
 
+if not settings.configured:
+    settings.configure(
+        SECRET_KEY="django-axme-docs-build",
+        USE_TZ=True,
+        INSTALLED_APPS=[
+            "django.contrib.admin",
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "django.contrib.sessions",
+            "django.contrib.messages",
+            "django_axme",
+        ],
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        AXME={"BASE_URL": "http://127.0.0.1:8765", "API_KEY": "axme_sa_docs-build"},
+    )
 django.setup()
 
 import django_axme  # noqa: E402

@@ -93,7 +93,22 @@ class _StreamBody(io.BufferedReader):
         return data
 
 
+def _responses() -> Any:
+    """The ``responses`` module (the ``testing`` extra); a missing one raises
+    ``AxmeImproperlyInstalled`` naming ``pip install "django-axme[testing]"``."""
+    try:
+        import responses
+    except ModuleNotFoundError as exc:
+        from django_axme.dependencies import AxmeImproperlyInstalled
+
+        raise AxmeImproperlyInstalled(
+            exc.name or "responses", "testing", "the emulator's in-process mock (axme_mock)"
+        ) from exc
+    return responses
+
+
 def _response_class() -> Any:
+    _responses()  # a clear error when the testing extra is missing
     import responses
 
     class _EmulatorCallbackResponse(responses.CallbackResponse):
@@ -170,7 +185,7 @@ def mock_gateway(
     callers may add their own responses or inspect ``rsps.calls``. Requests to other URLs
     fail as ``responses`` makes them fail (``ConnectionError``) unless you add pass-throughs.
     """
-    import responses
+    responses = _responses()
 
     base = base_url.rstrip("/")
     split = urlsplit(base)

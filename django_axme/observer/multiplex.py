@@ -84,6 +84,9 @@ class _Reader(threading.Thread):
         self.outcome = OPEN
         self.error: dict[str, Any] | None = None
         self.windows = 0
+        #: Set by :meth:`ReaderPool.rewind`: a writer could not ingest what this reader
+        #: delivered; the intent stays open and a new reader starts from the stored cursor.
+        self.rewound = False
 
     def run(self) -> None:
         from django_axme.client import AxmeAPIError, AxmeNotFoundError
@@ -97,6 +100,8 @@ class _Reader(threading.Thread):
                 for event in pool.client.observe_window(
                     self.intent_id, since=self.since, wait_seconds=wait
                 ):
+                    if self.stop.is_set():
+                        return
                     seq = event.get("seq")
                     if isinstance(seq, int) and seq > self.since:
                         self.since = seq
@@ -170,6 +175,16 @@ class ReaderPool:
 
     def deliver(self, intent_id: str, event: Mapping[str, Any]) -> None:
         self.queues[zlib.crc32(intent_id.encode()) % len(self.queues)].put((intent_id, event))
+
+    def rewind(self, intent_id: str) -> None:
+        """Stop and forget ``intent_id``'s reader after its events could not be ingested:
+        the intent is reported open, and the next slice starts a new reader from the
+        database cursor (``Intent.last_seq``), so the lost events are read again."""
+        with self.lock:
+            reader = self.readers.pop(intent_id, None)
+        if reader is not None:
+            reader.rewound = True
+            reader.stop.set()
 
     def adopt(self, cursors: Mapping[str, int]) -> None:
         """Make sure a live reader follows each intent (starting at ``cursors[id]`` when a new
@@ -274,6 +289,7 @@ class _Writer(threading.Thread):
         self.done = threading.Event()
         self.events = 0
         self.calls = 0
+        self.rewound: set[str] = set()  # intents whose events this slice no longer ingests
 
     def run(self) -> None:
         from django.db import connection
@@ -295,6 +311,8 @@ class _Writer(threading.Thread):
         for intent_id, event in batch:
             groups.setdefault(intent_id, []).append(event)
         for intent_id, events in groups.items():
+            if intent_id in self.rewound:
+                continue  # after a gap: the next slice's new reader reads them again
             for attempt in range(3):
                 try:
                     sync.ingest_events(intent_id, events)
@@ -303,12 +321,16 @@ class _Writer(threading.Thread):
                     break
                 except Exception:
                     if attempt == 2:
+                        # e.g. "database is locked" three times: never skip events (the
+                        # cursor would jump over them); read them again in the next slice.
                         logger.exception(
                             "intent %s: could not ingest %d event(s); the next slice re-reads "
                             "them from the stored cursor",
                             intent_id,
                             len(events),
                         )
+                        self.rewound.add(intent_id)
+                        self.slice.pool.rewind(intent_id)
                     else:
                         time.sleep(0.1 * (attempt + 1))
 
@@ -389,7 +411,7 @@ class MultiplexedSlice:
         for intent_id, reader in readers.items():
             if report.outcomes.get(intent_id) == LOST:
                 continue
-            outcome = reader.outcome
+            outcome = OPEN if reader.rewound else reader.outcome
             if outcome != OPEN and not self._drained(intent_id):
                 outcome = OPEN  # its last events wait in a queue: the next slice ingests them
             report.outcomes[intent_id] = outcome

@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
 
 
 class Command(BaseCommand):
-    help = _(  # type: ignore[assignment]  # a lazy string is fine for argparse
+    # A plain string: argparse formats help with ``re``, which a lazy translation proxy
+    # crashes (commands are imported after ``django.setup()``, so ``gettext`` is safe here).
+    help = _(
         "Run a local AXME gateway emulator over HTTP (with SSE streams, simulated agents and "
         "fault injection) until interrupted."
     )

@@ -23,8 +23,10 @@ from django_axme.refresh import ingest_inbox_thread, refresh_intent
 
 logger = logging.getLogger("django_axme.sync")
 
-#: Show a progress bar (tqdm, on stderr) from this many intents on.
+#: Show progress (a tqdm bar on stderr, or plain lines without tqdm) from this many intents on.
 PROGRESS_THRESHOLD = 10
+#: Without tqdm (the ``progress`` extra), a plain progress line every this many percent.
+PLAIN_PROGRESS_PERCENT = 10
 #: Signals recorded this long ago and still pending are delivered first (younger ones are
 #: most likely being delivered right now by the process that recorded them).
 PENDING_SIGNALS_AFTER_SECONDS = 5.0
@@ -118,11 +120,7 @@ class Command(BaseCommand):
             if options["from_cursor"]
             else {}
         )
-        iterator: Iterable[str] = targets
-        if show_bar:
-            from tqdm import tqdm
-
-            iterator = tqdm(targets, desc="axme_sync", unit="intent", file=self.stderr._out)
+        iterator: Iterable[str] = self._with_progress(targets) if show_bar else targets
         for intent_id in iterator:
             existed = Intent.objects.filter(intent_id=intent_id).exists()
             try:
@@ -150,6 +148,24 @@ class Command(BaseCommand):
                     f"{intent_id}: {refreshed.stored} new event(s), "
                     f"{refreshed.transitions} transition(s)"
                 )
+
+    def _with_progress(self, targets: list[str]) -> Iterable[str]:
+        """``targets`` with progress on stderr: a tqdm bar when tqdm is installed (the
+        ``progress`` extra), else a plain ``axme_sync: i/n intents`` line every
+        ``PLAIN_PROGRESS_PERCENT`` percent and at the end. Same items, same order."""
+        try:
+            from tqdm import tqdm
+        except ModuleNotFoundError:
+            return self._plain_progress(targets)
+        return tqdm(targets, desc="axme_sync", unit="intent", file=self.stderr._out)
+
+    def _plain_progress(self, targets: list[str]) -> Iterable[str]:
+        total = len(targets)
+        step = max(1, total * PLAIN_PROGRESS_PERCENT // 100)
+        for done, intent_id in enumerate(targets, start=1):
+            yield intent_id
+            if done % step == 0 or done == total:
+                self.stderr.write(f"axme_sync: {done}/{total} intents")
 
     def _sync_inbox(self, client: Any, options: dict[str, Any], totals: SyncTotals) -> None:
         owners = options["owner_agent"] or list(get_setting("INBOX_OWNER_AGENTS") or [])
