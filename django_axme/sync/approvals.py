@@ -41,7 +41,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from django_axme import signals
@@ -55,7 +55,7 @@ from django_axme.models import (
     Intent,
 )
 from django_axme.sync.dispatch import Outgoing, queue_signals
-from django_axme.sync.remote import clip, parse_timestamp
+from django_axme.sync.remote import clean_json, clip, parse_timestamp, storable_id
 
 logger = logging.getLogger("django_axme.sync")
 
@@ -139,19 +139,22 @@ def _timeline_decision(timeline: Any) -> str | None:
 
 
 def _thread_fields(
-    thread: Mapping[str, Any], human_task: Mapping[str, Any] | None
+    thread: Mapping[str, Any], human_task: Mapping[str, Any] | None, intent_id: str
 ) -> dict[str, Any]:
+    """Model field values of a thread, made storable at the parsing edge (text and JSON
+    cleaned, unusable timestamps dropped; see :mod:`django_axme.sync.remote`)."""
+    raw = clean_json(dict(thread), field=f"thread {thread['thread_id']}", intent_id=intent_id)
     fields: dict[str, Any] = {
         "owner_agent": clip(thread.get("owner_agent"), 383),
         "from_agent": clip(thread.get("from_agent"), 383),
         "to_agent": clip(thread.get("to_agent"), 383),
         "thread_status": clip(thread.get("status"), 32),
-        "raw": dict(thread),
+        "raw": raw if isinstance(raw, dict) else {},
     }
-    if isinstance(thread.get("timeline"), list):
-        fields["timeline"] = list(thread["timeline"])
+    if isinstance(fields["raw"].get("timeline"), list):
+        fields["timeline"] = list(fields["raw"]["timeline"])
     for key, field in (("created_at", "remote_created_at"), ("updated_at", "remote_updated_at")):
-        parsed = parse_timestamp(thread.get(key))
+        parsed = parse_timestamp(thread.get(key), field=f"thread {key}", intent_id=intent_id)
         if parsed is not None:
             fields[field] = parsed
     if human_task:
@@ -160,7 +163,7 @@ def _thread_fields(
         fields["task_type"] = clip(human_task.get("task_type"), 64)
         outcomes = human_task.get("allowed_outcomes")
         fields["allowed_outcomes"] = (
-            [str(o) for o in outcomes] if isinstance(outcomes, list) else []
+            [clip(o, 1000) for o in outcomes[:1000]] if isinstance(outcomes, list) else []
         )
         fields["comment_required"] = bool(human_task.get("required_comment", False))
     return fields
@@ -172,13 +175,34 @@ def ingest_thread(thread: Mapping[str, Any]) -> Approval | None:
     Returns the approval (created, refreshed or settled), or ``None`` for a thread that does
     not wait for a human and has no approval, and for a malformed thread (logged). One
     transaction; idempotent; ``approval_requested`` is sent once per approval.
+
+    Malformed means: not an object, or a ``thread_id`` that cannot be used as it came (not a
+    string, blank or whitespace, longer than 64 characters, a NUL or a surrogate): the
+    decisions taken on the approval are sent to that id. An ``intent_id`` that cannot be
+    stored is ignored (logged; the thread is judged on its own). Other values are made
+    storable (see :mod:`django_axme.sync.remote`). Never raises for bad thread data: should
+    the database still refuse the row, the thread is skipped (logged as an ERROR).
     """
-    if not isinstance(thread, Mapping) or not isinstance(thread.get("thread_id"), str):
+    if not isinstance(thread, Mapping) or storable_id(thread.get("thread_id")) is None:
         logger.warning("skipped a malformed inbox thread: %.200r", thread)
         return None
-    thread_id = thread["thread_id"][:64]
+    try:
+        return _ingest_thread(thread)
+    except DataError as exc:
+        logger.error(
+            "inbox thread %s: skipped, the database refused it (%s)", thread["thread_id"], exc
+        )
+        return None
+
+
+def _ingest_thread(thread: Mapping[str, Any]) -> Approval | None:
+    thread_id: str = thread["thread_id"]
     raw_intent_id = thread.get("intent_id")
-    remote_intent_id = raw_intent_id if isinstance(raw_intent_id, str) else ""
+    remote_intent_id = storable_id(raw_intent_id) or ""
+    if raw_intent_id not in (None, "") and not remote_intent_id:
+        logger.warning(
+            "inbox thread %s: unusable intent_id %.80r ignored", thread_id, clip(raw_intent_id, 80)
+        )
     with transaction.atomic():
         # Locked like the event writer does, so the intent's state cannot change between
         # this read and the approval's creation (it would leave the approval open).
@@ -193,7 +217,7 @@ def ingest_thread(thread: Mapping[str, Any]) -> Approval | None:
             human_task = intent.human_task
         elif isinstance(thread.get("human_task"), Mapping):
             human_task = thread["human_task"]
-        fields = _thread_fields(thread, human_task)
+        fields = _thread_fields(thread, human_task, remote_intent_id)
         if waiting:
             found, created = Approval.objects.get_or_create(
                 thread_id=thread_id,
