@@ -9,8 +9,11 @@ The sequence is always the same, for a single decision and for every row of a bu
 2. The client approves or rejects the inbox thread with ``idempotency_key`` taken from that
    row, so a retry of the same row can never decide twice on the gateway either.
 3. ``sync.decision_sent`` / ``decision_superseded`` (HTTP 409: decided elsewhere) /
-   ``decision_failed`` (anything else) records the answer. A failed decision is not live, so a
-   new one can be recorded: that is how "retry" works.
+   ``decision_failed`` (anything else, an unexpected non-``AxmeError`` included) records the
+   answer. A failed decision is not live, so a new one can be recorded: that is how "retry"
+   works. A decision left ``recorded`` (the process died between steps 1 and 3) is resent
+   with the same key by the reconcile sweep (``tasks.reconcile_open_intents``), which
+   records the answer the same way.
 
 Nothing here writes a model directly: the one writer (``django_axme.sync``) does.
 """
@@ -78,15 +81,12 @@ def decide(
 
     Guarantees: at most one live decision per approval (database constraint, checked by the
     one writer); the remote call is made only after the decision row is committed, outside any
-    transaction, with the row's idempotency key; every outcome is recorded on the row.
+    transaction, with the row's idempotency key; every outcome is recorded on the row
+    (:func:`send_decision`), so no error leaves a decision ``recorded`` and the approval
+    blocked; a decision a crash left ``recorded`` is resent by the reconcile sweep.
     """
-    from django_axme import get_client, sync
-    from django_axme.exceptions import (
-        AxmeConflictError,
-        AxmeError,
-        DecisionConflict,
-        InvalidDecision,
-    )
+    from django_axme import sync
+    from django_axme.exceptions import DecisionConflict, InvalidDecision
 
     if decision not in DecisionChoice.values:
         raise ValueError(f"decision must be one of {DecisionChoice.values}, not {decision!r}")
@@ -107,21 +107,47 @@ def decide(
     except InvalidDecision as exc:
         return DecisionResult(Outcome.INVALID, str(exc))
 
-    client = get_client()
-    send = (
-        client.approve_inbox_thread
-        if decision == DecisionChoice.APPROVE
-        else (client.reject_inbox_thread)
+    return send_decision(record)
+
+
+def send_decision(record: ApprovalDecision, *, keep_on_transient: bool = False) -> DecisionResult:
+    """Send a recorded decision with its own idempotency key and record the gateway's answer.
+
+    Steps 2 and 3 of the module docstring, shared by :func:`decide` and the reconcile sweep
+    (which resends decisions left ``recorded`` by a crash or an unexpected error; the same key
+    makes a resend of a decision the gateway already took a harmless repeat). Never raises for
+    a failure of the send: HTTP 409 supersedes the decision; any other error, including one
+    that is not an ``AxmeError`` (a broken configuration, a bug), marks it ``failed`` (logged,
+    a new decision may be recorded), except that with ``keep_on_transient`` a transport error,
+    429 or 5xx leaves it ``recorded`` for the next sweep. If recording a successful answer
+    fails, the decision stays ``recorded`` (logged) and the next sweep records it. The
+    result carries the decision as it was saved.
+    """
+    from django_axme import get_client, sync
+    from django_axme.exceptions import (
+        AxmeConflictError,
+        AxmeError,
+        AxmeRateLimitError,
+        AxmeServerError,
+        AxmeTransportError,
     )
+
+    approval = record.approval
     try:
+        client = get_client()
+        send = (
+            client.approve_inbox_thread
+            if record.decision == DecisionChoice.APPROVE
+            else client.reject_inbox_thread
+        )
         response = send(
             approval.thread_id,
-            decision_payload(note, outcome),
+            decision_payload(record.note, record.outcome),
             owner_agent=approval.owner_agent or None,
             idempotency_key=record.idempotency_key,
         )
     except AxmeConflictError as exc:
-        sync.decision_superseded(record, str(exc))
+        record = sync.decision_superseded(record, str(exc))
         return DecisionResult(
             Outcome.SUPERSEDED,
             _(
@@ -131,24 +157,54 @@ def decide(
             % {"approval": approval, "error": exc},
             record,
         )
-    except AxmeError as exc:
-        logger.warning("decision on thread %s failed: %s", approval.thread_id, exc)
-        sync.decision_failed(record, str(exc))
+    except (AxmeTransportError, AxmeRateLimitError, AxmeServerError) as exc:
+        if not keep_on_transient:
+            return _failed(record, approval, exc)
+        logger.info("decision on thread %s not sent yet: %s", approval.thread_id, exc)
         return DecisionResult(
             Outcome.FAILED,
-            _(
-                "Could not send the decision on “%(approval)s” to AXME: %(error)s. "
-                "Nothing was decided; you can try again."
-            )
+            _("Could not send the decision on “%(approval)s” yet: %(error)s.")
             % {"approval": approval, "error": exc},
             record,
         )
-    sync.decision_sent(record, response if isinstance(response, dict) else {})
-    verb = _("Approved") if decision == DecisionChoice.APPROVE else _("Rejected")
+    except AxmeError as exc:
+        return _failed(record, approval, exc)
+    except Exception as exc:
+        logger.exception(
+            "decision on thread %r: unexpected error while sending", approval.thread_id
+        )
+        return _failed(record, approval, exc)
+    try:
+        record = sync.decision_sent(record, response if isinstance(response, dict) else {})
+    except Exception:
+        logger.exception(
+            "decision on thread %s was accepted but not recorded as sent; the reconcile sweep "
+            "resends it with the same key and records it",
+            approval.thread_id,
+        )
+    verb = _("Approved") if record.decision == DecisionChoice.APPROVE else _("Rejected")
     return DecisionResult(
         Outcome.SENT,
         _("%(verb)s “%(approval)s”: sent, waiting for confirmation from AXME.")
         % {"verb": verb, "approval": approval},
+        record,
+    )
+
+
+def _failed(record: ApprovalDecision, approval: Approval, exc: Exception) -> DecisionResult:
+    """Mark ``record`` failed (a new decision may follow) and say so."""
+    from django_axme import sync
+
+    logger.warning("decision on thread %r failed: %s", approval.thread_id, exc)
+    detail = str(exc) or type(exc).__name__
+    record = sync.decision_failed(record, detail)
+    return DecisionResult(
+        Outcome.FAILED,
+        _(
+            "Could not send the decision on “%(approval)s” to AXME: %(error)s. "
+            "Nothing was decided; you can try again."
+        )
+        % {"approval": approval, "error": detail},
         record,
     )
 

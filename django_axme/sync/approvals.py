@@ -14,7 +14,10 @@ Life of a decision (one live decision per approval, enforced by the database):
     ``record_decision`` -> ``recorded``; ``decision_sent`` (the gateway accepted it) -> ``sent``
     and the approval ``sent``; ``decision_failed`` -> ``failed`` (a new decision may be
     recorded); ``decision_superseded`` (someone decided first, e.g. a 409) -> ``superseded`` and
-    the approval ``closed``.
+    the approval ``closed``. A decision left ``recorded`` (a crash between recording and
+    sending) is found by :func:`unsent_decisions` and resent by the reconcile sweep with its
+    own idempotency key; the answer moves it on as above (a gateway that already took it
+    answers the repeat as the first time; one whose thread has moved on answers 409).
 
 When is a decision confirmed?
     A ``sent`` decision is confirmed (decision ``confirmed``; approval ``approved`` or
@@ -39,6 +42,7 @@ import logging
 import re
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from django.db import DataError, IntegrityError, transaction
@@ -69,6 +73,7 @@ __all__ = [
     "record_decision",
     "settle_after_intent_moved",
     "thread_asks_for_human",
+    "unsent_decisions",
 ]
 
 _OPEN = (ApprovalStatus.PENDING, ApprovalStatus.SENT)
@@ -325,7 +330,10 @@ def record_decision(
     ``approve``/``reject``, an outcome not in ``allowed_outcomes``, or a missing required note;
     :class:`~django_axme.exceptions.DecisionConflict` when the approval already has a live
     decision (the database's one-live-decision constraint decides between racing callers) or
-    is no longer open. Sends no signal (``approval_decided`` waits for confirmation).
+    is no longer open. Also :class:`~django_axme.exceptions.InvalidDecision` for an approval
+    whose thread id could never be sent (blank, whitespace, over-long: a row written before
+    :func:`ingest_thread` refused such ids), so no decision is recorded that cannot be sent.
+    Sends no signal (``approval_decided`` waits for confirmation).
     """
     if decision not in DecisionChoice.values:
         raise InvalidDecision(
@@ -338,6 +346,10 @@ def record_decision(
         )
     if approval.comment_required and not note.strip():
         raise InvalidDecision("this approval requires a note")
+    if storable_id(approval.thread_id) is None:
+        raise InvalidDecision(
+            f"this approval's inbox thread id {approval.thread_id!r} cannot be sent to AXME"
+        )
     with transaction.atomic():
         locked = Approval.objects.select_for_update().get(pk=approval.pk)
         if locked.status not in _OPEN:
@@ -401,12 +413,24 @@ def decision_sent(decision: ApprovalDecision, response: Mapping[str, Any]) -> Ap
 
     Stores the answer; the approval becomes ``sent``. If the mirror already shows the human
     step over, the decision is confirmed at once (``approval_decided`` after commit).
-    Idempotent: a decision already sent or confirmed is left as it is.
+    Idempotent: a decision already sent or confirmed is left as it is, and so is a failed
+    one whose approval has a newer live decision (there is one live decision per approval).
     """
     with transaction.atomic():
         row, approval = _lock_decision(decision)
         if row.state not in (DecisionState.RECORDED, DecisionState.FAILED):
             return row
+        if row.state == DecisionState.FAILED:
+            live = live_decision(approval)
+            if live is not None and live.pk != row.pk:
+                logger.warning(
+                    "decision #%s on thread %s was accepted after it failed, but decision #%s "
+                    "was recorded since; left failed",
+                    row.pk,
+                    approval.thread_id,
+                    live.pk,
+                )
+                return row
         row.state = DecisionState.SENT
         row.sent_at = timezone.now()
         row.remote_response = dict(response)
@@ -440,6 +464,19 @@ def decision_failed(decision: ApprovalDecision, error: str) -> ApprovalDecision:
                 approval.status = ApprovalStatus.PENDING
                 approval.save(update_fields=["status", "updated_at"])
     return row
+
+
+def unsent_decisions(older_than_seconds: float, limit: int = 100) -> list[ApprovalDecision]:
+    """Decisions still ``recorded`` at least ``older_than_seconds`` after they were recorded,
+    oldest first (with their approvals): a crash or an unexpected error came between recording
+    and sending them. The reconcile sweep resends them with their own idempotency key.
+    Reads only."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return list(
+        ApprovalDecision.objects.filter(state=DecisionState.RECORDED, created_at__lte=cutoff)
+        .select_related("approval", "user")
+        .order_by("created_at", "pk")[:limit]
+    )
 
 
 def decision_superseded(decision: ApprovalDecision, detail: str) -> ApprovalDecision:
