@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 
 from django_axme.exceptions import AxmeError
 from django_axme.models import Approval, Intent, IntentEvent
@@ -312,3 +313,48 @@ def test_clean_text_and_clean_json_keep_what_is_storable():
     value = {"a": [1, 2.5, "ok", None, True], "b": {"c": "\U0001f600"}}
     assert clean_json(value, field="f", intent_id="i") is value
     assert clean_json({1: NUL}, field="f", intent_id="i") == {"1": "\ufffd"}
+
+
+def test_the_admin_refresh_of_a_poisoned_intent_answers_a_redirect(
+    monkeypatch, admin_client, django_capture_on_commit_callbacks
+):
+    """The probe: the admin's "Refresh from AXME" answered 500 on a poisoned intent."""
+    gateway, _ids, poisoned = _gateway_with_one_poisoned_intent()
+    monkeypatch.setattr("django_axme.get_client", lambda: gateway)
+    with django_capture_on_commit_callbacks(execute=True):
+        row = ingest_intent({"intent_id": poisoned, "intent_type": "intent.x.v1"})
+    url = reverse("admin:django_axme_intent_refresh", args=[row.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = admin_client.post(url)
+    assert answer.status_code == 302
+    row.refresh_from_db()
+    assert (row.status, row.last_seq) == ("COMPLETED", 2)
+
+
+class FakeStream:
+    """``observe_window`` yielding a fixed list of events."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = events
+
+    def observe_window(self, intent_id: str, *, since: int, wait_seconds: int):
+        yield from (e for e in self.events if not isinstance(e["seq"], int) or e["seq"] > since)
+
+
+def test_the_observer_reaches_the_terminal_event_past_a_poisoned_one(
+    recorder, django_capture_on_commit_callbacks
+):
+    """The probe: ``observe_intent`` ended in FAILURE and ``intent_completed`` never fired."""
+    from django_axme.observer.single import observe_window_slice
+
+    intent_id = new_intent_id()
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_intent({"intent_id": intent_id, "intent_type": "intent.x.v1"})
+    history = _history(intent_id, {"actor": NUL, "details": {"x": float("nan")}})
+    history.insert(1, event(intent_id, 2**31, "FAILED", at="0001-01-01T00:00:00+09:00"))
+    with django_capture_on_commit_callbacks(execute=True):
+        result = observe_window_slice(
+            FakeStream(history), intent_id, "token", window_seconds=1, lease_seconds=30
+        )
+    assert (result.state, result.last_seq) == ("terminal", 3)
+    assert len(recorder.named("intent_completed")) == 1

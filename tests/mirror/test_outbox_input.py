@@ -65,9 +65,12 @@ def test_bad_input_raises_a_value_error_naming_the_field_and_writes_nothing(
 ):
     arguments: dict[str, Any] = {"intent_type": "intent.order.v1", "to_agent": AGENT}
     arguments.update(overrides)
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        with pytest.raises(ValueError) as info, transaction.atomic():
-            send_intent_on_commit(arguments.pop("intent_type"), **arguments)
+    with (
+        django_capture_on_commit_callbacks(execute=False) as callbacks,
+        pytest.raises(ValueError) as info,
+        transaction.atomic(),
+    ):
+        send_intent_on_commit(arguments.pop("intent_type"), **arguments)
     assert field in str(info.value)
     assert type(info.value) is ValueError
     assert not Intent.objects.exists()
