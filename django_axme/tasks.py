@@ -793,13 +793,13 @@ def resend_unsent_decisions(*, older_than_seconds: float = 300.0, limit: int = 1
     """Resend the approval decisions left ``recorded`` for ``older_than_seconds`` or more;
     return how many were resent and answered (sent, superseded or failed).
 
-    Each goes through :func:`django_axme.admin.decisions.send_decision` with its own
+    Each goes through :func:`django_axme.decisions.send_decision` with its own
     idempotency key, so a decision the gateway already took is answered as the first time and
     confirmed as usual, one whose thread moved on (decided elsewhere, done) is superseded
     (409) or failed, and one met by a transport error, 429 or 5xx stays ``recorded`` for the
     next sweep. An unexpected error on one decision is logged; the others go on.
     """
-    from django_axme.admin.decisions import send_decision
+    from django_axme.decisions import send_decision
     from django_axme.models import DecisionState
     from django_axme.sync.approvals import unsent_decisions
 
