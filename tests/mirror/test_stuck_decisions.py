@@ -170,3 +170,18 @@ def test_a_transient_error_keeps_the_decision_for_the_next_sweep(
     assert record.state == DecisionState.SENT
     assert {c[2] for c in inbox.calls} == {record.idempotency_key}
     assert Intent.objects.get(pk=approval.intent_id).status == "WAITING"
+
+
+def test_a_late_acceptance_of_a_failed_decision_does_not_resurrect_it_over_a_newer_one(
+    approval, admin_user
+):
+    """A resend that lands after the decision was failed and a new one recorded leaves the
+    old one failed (one live decision per approval) instead of raising IntegrityError."""
+    from django_axme.sync import decision_failed, decision_sent
+
+    first = record_decision(approval, user=admin_user, decision="approve")
+    decision_failed(first, "timed out")
+    second = record_decision(approval, user=admin_user, decision="reject")
+    assert decision_sent(first, {"ok": True}).state == DecisionState.FAILED
+    second.refresh_from_db()
+    assert second.state == DecisionState.RECORDED
