@@ -72,8 +72,14 @@ def send_intent_on_commit(
     ``using`` names the database alias whose transaction the send waits for.
 
     Returns the unsaved-remote :class:`~django_axme.models.Intent` row (its ``intent_id`` is
-    empty until the send task has run). Raises ValueError naming a bad field; nothing is
-    written then.
+    empty until the send task has run). Raises :class:`ValueError` naming a bad field, and
+    nothing is written then: an unknown field; a missing ``intent_type`` or ``to_agent``; a
+    text field longer than its column (``intent_type`` 255 characters, the agent addresses
+    383) or holding a NUL or an unpaired surrogate; a ``payload``, ``human_task`` or other
+    value that is not plain JSON (a datetime, Decimal, set, bytes, NaN or infinity, a
+    non-string key, nesting deeper than 256 levels), naming the place
+    (``payload['a'][0]``); a bad ``correlation_id`` or ``deadline_at``. The payload is stored
+    once (the ``payload`` column), however large.
     """
     from django_axme.conf import get_setting
     from django_axme.sync.outbox import create_outbox_row
@@ -82,13 +88,13 @@ def send_intent_on_commit(
     body.update(
         {
             "intent_type": intent_type,
-            "payload": dict(payload or {}),
+            "payload": {} if payload is None else payload,
             "to_agent": to_agent,
             "from_agent": from_agent or get_setting("DEFAULT_FROM_AGENT"),
             "reply_to": reply_to,
             "correlation_id": correlation_id,
             "deadline_at": deadline_at,
-            "human_task": dict(human_task) if human_task is not None else None,
+            "human_task": human_task,
         }
     )
     row = create_outbox_row(body, user=user, using=using)

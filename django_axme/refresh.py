@@ -17,6 +17,7 @@ from django_axme import sync
 from django_axme.exceptions import AxmeAPIError, AxmeNotFoundError
 from django_axme.models import Approval, Intent
 from django_axme.sync.approvals import intent_waits_for_human, thread_asks_for_human
+from django_axme.sync.remote import MAX_DB_INT, storable_id
 
 logger = logging.getLogger("django_axme.sync")
 
@@ -37,12 +38,14 @@ class RefreshedIntent:
 
 
 def _valid_seqs(events: Iterable[Any]) -> list[int]:
+    """The seqs the writer stores (integers in ``1..2**31 - 1``); others are skipped by it."""
     return [
         e["seq"]
         for e in events
         if isinstance(e, Mapping)
         and isinstance(e.get("seq"), int)
         and not isinstance(e["seq"], bool)
+        and 1 <= e["seq"] <= MAX_DB_INT
     ]
 
 
@@ -105,10 +108,11 @@ def ingest_inbox_thread(client: Any, thread: Mapping[str, Any]) -> Approval | No
 
     An intent the gateway will not show (404, 403) is logged and the thread is judged on its
     own; other client errors are raised before the thread is written, so a caller that retries
-    loses nothing.
+    loses nothing. A thread whose ``intent_id`` cannot be stored (see
+    :func:`django_axme.sync.ingest_thread`) costs no call either.
     """
-    intent_id = thread.get("intent_id") if isinstance(thread, Mapping) else None
-    if isinstance(intent_id, str) and intent_id:
+    intent_id = storable_id(thread.get("intent_id")) if isinstance(thread, Mapping) else None
+    if intent_id is not None:
         intent = Intent.objects.filter(intent_id=intent_id).first()
         if intent is None:
             stale = thread_asks_for_human(thread)

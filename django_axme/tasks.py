@@ -51,6 +51,7 @@ __all__ = [
     "observe_many",
     "prune",
     "reconcile_open_intents",
+    "resend_unsent_decisions",
     "retry_intent",
     "send_intent",
     "send_retry",
@@ -753,6 +754,7 @@ def reconcile_open_intents(
     limit: int = 1000,
     pending_after_seconds: float = 30.0,
     signals_after_seconds: float = 10.0,
+    decisions_after_seconds: float = 300.0,
 ) -> dict[str, int]:
     """Catch up with whatever a lost message left behind. Safe to run at any time.
 
@@ -767,6 +769,12 @@ def reconcile_open_intents(
     3. Open intents whose observer holds a lease but that were not heard from for
        ``AXME["RECONCILE_AFTER_SECONDS"]`` are re-read once (snapshot and events since the
        cursor), as a safety net against a stuck stream.
+    4. Approval decisions still ``recorded`` ``decisions_after_seconds`` after they were
+       recorded (the process died, or failed unexpectedly, between recording and sending) are
+       resent with their own idempotency key (:func:`resend_unsent_decisions`).
+
+    Each step is isolated: an unexpected error in one intent or decision is logged and the
+    sweep goes on with the next.
     """
     from django.db.models import Q
 
@@ -798,17 +806,54 @@ def reconcile_open_intents(
         except _permanent_errors() as exc:
             logger.error("reconcile: intent %s: %s", intent_id, exc)
             _record_error_quietly(intent_id, error_record(exc, operation="reconcile"))
+        except Exception:
+            logger.exception("reconcile: intent %s not re-read; next sweep", intent_id)
     orphans = leases.expired_open_intents(limit)
     started = start_observing(orphans)
+    decisions = resend_unsent_decisions(older_than_seconds=decisions_after_seconds, limit=limit)
     result = {
         "signals": delivered,
         "sent": len(pending),
         "resynced": resynced,
         "observers": started,
+        "decisions": decisions,
     }
     if any(result.values()):
         logger.info("reconcile_open_intents: %s", result)
     return result
+
+
+def resend_unsent_decisions(*, older_than_seconds: float = 300.0, limit: int = 100) -> int:
+    """Resend the approval decisions left ``recorded`` for ``older_than_seconds`` or more;
+    return how many were resent and answered (sent, superseded or failed).
+
+    Each goes through :func:`django_axme.decisions.send_decision` with its own
+    idempotency key, so a decision the gateway already took is answered as the first time and
+    confirmed as usual, one whose thread moved on (decided elsewhere, done) is superseded
+    (409) or failed, and one met by a transport error, 429 or 5xx stays ``recorded`` for the
+    next sweep. An unexpected error on one decision is logged; the others go on.
+    """
+    from django_axme.decisions import send_decision
+    from django_axme.models import DecisionState
+    from django_axme.sync.approvals import unsent_decisions
+
+    answered = 0
+    for record in unsent_decisions(older_than_seconds, limit):
+        try:
+            send_decision(record, keep_on_transient=True)
+            record.refresh_from_db(fields=["state"])
+        except Exception:
+            logger.exception("reconcile: decision #%s not resent; next sweep", record.pk)
+            continue
+        if record.state != DecisionState.RECORDED:
+            answered += 1
+            logger.info(
+                "reconcile: decision #%s on thread %s resent: %s",
+                record.pk,
+                record.approval.thread_id,
+                record.state,
+            )
+    return answered
 
 
 def inbox_cursor_name(owner_agent: str) -> str:

@@ -11,6 +11,8 @@ network: callers fetch with the client and hand what they learned to these funct
   :func:`decision_failed`, :func:`decision_superseded` -- :mod:`django_axme.sync.approvals`
 - :func:`deliver_pending_signals` (recovery of signals a crash left undelivered) --
   :mod:`django_axme.sync.dispatch`
+- :class:`RemoteDataError` (remote data the mirror cannot store even after cleaning) and
+  the cleaning rules -- :mod:`django_axme.sync.remote`
 - ledger writes -- :mod:`django_axme.sync.ledger`; retention -- :mod:`django_axme.sync.prune`
 """
 
@@ -26,9 +28,11 @@ from django_axme.sync.approvals import (
 from django_axme.sync.dispatch import deliver_pending_signals
 from django_axme.sync.events import IngestResult, Transition, ingest_events
 from django_axme.sync.intents import ingest_intent, record_intent_error
+from django_axme.sync.remote import RemoteDataError
 
 __all__ = [
     "IngestResult",
+    "RemoteDataError",
     "Transition",
     "decision_failed",
     "decision_sent",

@@ -14,7 +14,10 @@ Life of a decision (one live decision per approval, enforced by the database):
     ``record_decision`` -> ``recorded``; ``decision_sent`` (the gateway accepted it) -> ``sent``
     and the approval ``sent``; ``decision_failed`` -> ``failed`` (a new decision may be
     recorded); ``decision_superseded`` (someone decided first, e.g. a 409) -> ``superseded`` and
-    the approval ``closed``.
+    the approval ``closed``. A decision left ``recorded`` (a crash between recording and
+    sending) is found by :func:`unsent_decisions` and resent by the reconcile sweep with its
+    own idempotency key; the answer moves it on as above (a gateway that already took it
+    answers the repeat as the first time; one whose thread has moved on answers 409).
 
 When is a decision confirmed?
     A ``sent`` decision is confirmed (decision ``confirmed``; approval ``approved`` or
@@ -39,9 +42,10 @@ import logging
 import re
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from django_axme import signals
@@ -55,7 +59,7 @@ from django_axme.models import (
     Intent,
 )
 from django_axme.sync.dispatch import Outgoing, queue_signals
-from django_axme.sync.remote import clip, parse_timestamp
+from django_axme.sync.remote import clean_json, clip, parse_timestamp, storable_id
 
 logger = logging.getLogger("django_axme.sync")
 
@@ -69,6 +73,7 @@ __all__ = [
     "record_decision",
     "settle_after_intent_moved",
     "thread_asks_for_human",
+    "unsent_decisions",
 ]
 
 _OPEN = (ApprovalStatus.PENDING, ApprovalStatus.SENT)
@@ -139,19 +144,22 @@ def _timeline_decision(timeline: Any) -> str | None:
 
 
 def _thread_fields(
-    thread: Mapping[str, Any], human_task: Mapping[str, Any] | None
+    thread: Mapping[str, Any], human_task: Mapping[str, Any] | None, intent_id: str
 ) -> dict[str, Any]:
+    """Model field values of a thread, made storable at the parsing edge (text and JSON
+    cleaned, unusable timestamps dropped; see :mod:`django_axme.sync.remote`)."""
+    raw = clean_json(dict(thread), field=f"thread {thread['thread_id']}", intent_id=intent_id)
     fields: dict[str, Any] = {
         "owner_agent": clip(thread.get("owner_agent"), 383),
         "from_agent": clip(thread.get("from_agent"), 383),
         "to_agent": clip(thread.get("to_agent"), 383),
         "thread_status": clip(thread.get("status"), 32),
-        "raw": dict(thread),
+        "raw": raw if isinstance(raw, dict) else {},
     }
-    if isinstance(thread.get("timeline"), list):
-        fields["timeline"] = list(thread["timeline"])
+    if isinstance(fields["raw"].get("timeline"), list):
+        fields["timeline"] = list(fields["raw"]["timeline"])
     for key, field in (("created_at", "remote_created_at"), ("updated_at", "remote_updated_at")):
-        parsed = parse_timestamp(thread.get(key))
+        parsed = parse_timestamp(thread.get(key), field=f"thread {key}", intent_id=intent_id)
         if parsed is not None:
             fields[field] = parsed
     if human_task:
@@ -160,7 +168,7 @@ def _thread_fields(
         fields["task_type"] = clip(human_task.get("task_type"), 64)
         outcomes = human_task.get("allowed_outcomes")
         fields["allowed_outcomes"] = (
-            [str(o) for o in outcomes] if isinstance(outcomes, list) else []
+            [clip(o, 1000) for o in outcomes[:1000]] if isinstance(outcomes, list) else []
         )
         fields["comment_required"] = bool(human_task.get("required_comment", False))
     return fields
@@ -172,13 +180,34 @@ def ingest_thread(thread: Mapping[str, Any]) -> Approval | None:
     Returns the approval (created, refreshed or settled), or ``None`` for a thread that does
     not wait for a human and has no approval, and for a malformed thread (logged). One
     transaction; idempotent; ``approval_requested`` is sent once per approval.
+
+    Malformed means: not an object, or a ``thread_id`` that cannot be used as it came (not a
+    string, blank or whitespace, longer than 64 characters, a NUL or a surrogate): the
+    decisions taken on the approval are sent to that id. An ``intent_id`` that cannot be
+    stored is ignored (logged; the thread is judged on its own). Other values are made
+    storable (see :mod:`django_axme.sync.remote`). Never raises for bad thread data: should
+    the database still refuse the row, the thread is skipped (logged as an ERROR).
     """
-    if not isinstance(thread, Mapping) or not isinstance(thread.get("thread_id"), str):
+    if not isinstance(thread, Mapping) or storable_id(thread.get("thread_id")) is None:
         logger.warning("skipped a malformed inbox thread: %.200r", thread)
         return None
-    thread_id = thread["thread_id"][:64]
+    try:
+        return _ingest_thread(thread)
+    except DataError as exc:
+        logger.error(
+            "inbox thread %s: skipped, the database refused it (%s)", thread["thread_id"], exc
+        )
+        return None
+
+
+def _ingest_thread(thread: Mapping[str, Any]) -> Approval | None:
+    thread_id: str = thread["thread_id"]
     raw_intent_id = thread.get("intent_id")
-    remote_intent_id = raw_intent_id if isinstance(raw_intent_id, str) else ""
+    remote_intent_id = storable_id(raw_intent_id) or ""
+    if raw_intent_id not in (None, "") and not remote_intent_id:
+        logger.warning(
+            "inbox thread %s: unusable intent_id %.80r ignored", thread_id, clip(raw_intent_id, 80)
+        )
     with transaction.atomic():
         # Locked like the event writer does, so the intent's state cannot change between
         # this read and the approval's creation (it would leave the approval open).
@@ -193,7 +222,7 @@ def ingest_thread(thread: Mapping[str, Any]) -> Approval | None:
             human_task = intent.human_task
         elif isinstance(thread.get("human_task"), Mapping):
             human_task = thread["human_task"]
-        fields = _thread_fields(thread, human_task)
+        fields = _thread_fields(thread, human_task, remote_intent_id)
         if waiting:
             found, created = Approval.objects.get_or_create(
                 thread_id=thread_id,
@@ -301,7 +330,10 @@ def record_decision(
     ``approve``/``reject``, an outcome not in ``allowed_outcomes``, or a missing required note;
     :class:`~django_axme.exceptions.DecisionConflict` when the approval already has a live
     decision (the database's one-live-decision constraint decides between racing callers) or
-    is no longer open. Sends no signal (``approval_decided`` waits for confirmation).
+    is no longer open. Also :class:`~django_axme.exceptions.InvalidDecision` for an approval
+    whose thread id could never be sent (blank, whitespace, over-long: a row written before
+    :func:`ingest_thread` refused such ids), so no decision is recorded that cannot be sent.
+    Sends no signal (``approval_decided`` waits for confirmation).
     """
     if decision not in DecisionChoice.values:
         raise InvalidDecision(
@@ -314,6 +346,10 @@ def record_decision(
         )
     if approval.comment_required and not note.strip():
         raise InvalidDecision("this approval requires a note")
+    if storable_id(approval.thread_id) is None:
+        raise InvalidDecision(
+            f"this approval's inbox thread id {approval.thread_id!r} cannot be sent to AXME"
+        )
     with transaction.atomic():
         locked = Approval.objects.select_for_update().get(pk=approval.pk)
         if locked.status not in _OPEN:
@@ -377,12 +413,24 @@ def decision_sent(decision: ApprovalDecision, response: Mapping[str, Any]) -> Ap
 
     Stores the answer; the approval becomes ``sent``. If the mirror already shows the human
     step over, the decision is confirmed at once (``approval_decided`` after commit).
-    Idempotent: a decision already sent or confirmed is left as it is.
+    Idempotent: a decision already sent or confirmed is left as it is, and so is a failed
+    one whose approval has a newer live decision (there is one live decision per approval).
     """
     with transaction.atomic():
         row, approval = _lock_decision(decision)
         if row.state not in (DecisionState.RECORDED, DecisionState.FAILED):
             return row
+        if row.state == DecisionState.FAILED:
+            live = live_decision(approval)
+            if live is not None and live.pk != row.pk:
+                logger.warning(
+                    "decision #%s on thread %s was accepted after it failed, but decision #%s "
+                    "was recorded since; left failed",
+                    row.pk,
+                    approval.thread_id,
+                    live.pk,
+                )
+                return row
         row.state = DecisionState.SENT
         row.sent_at = timezone.now()
         row.remote_response = dict(response)
@@ -416,6 +464,19 @@ def decision_failed(decision: ApprovalDecision, error: str) -> ApprovalDecision:
                 approval.status = ApprovalStatus.PENDING
                 approval.save(update_fields=["status", "updated_at"])
     return row
+
+
+def unsent_decisions(older_than_seconds: float, limit: int = 100) -> list[ApprovalDecision]:
+    """Decisions still ``recorded`` at least ``older_than_seconds`` after they were recorded,
+    oldest first (with their approvals): a crash or an unexpected error came between recording
+    and sending them. The reconcile sweep resends them with their own idempotency key.
+    Reads only."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return list(
+        ApprovalDecision.objects.filter(state=DecisionState.RECORDED, created_at__lte=cutoff)
+        .select_related("approval", "user")
+        .order_by("created_at", "pk")[:limit]
+    )
 
 
 def decision_superseded(decision: ApprovalDecision, detail: str) -> ApprovalDecision:

@@ -13,8 +13,15 @@ Rules (the same for every path that brings events: stream, poll, ``axme_sync``, 
    stays.
 5. A batch is one transaction. Within it events are applied in ascending ``seq`` order, and
    its signals are delivered after commit in that order.
-6. Malformed events (not an object; ``seq`` missing, not an integer or < 1) are logged with the
-   intent id and skipped; an unknown status is stored as its raw string and logged.
+6. Malformed events (not an object; ``seq`` missing, not an integer, < 1 or >= 2**31) are
+   logged with the intent id and skipped; an unknown status is stored as its raw string and
+   logged. Values the database cannot store are cleaned or dropped at the parsing edge
+   (:mod:`django_axme.sync.remote`), with a WARNING naming the intent and the field.
+7. One bad event never costs the others: should the database still refuse an event (a value
+   the parsing edge did not foresee), the batch is inserted again one event per savepoint and
+   only the refused event is skipped (logged as an ERROR with the intent id and seq); the
+   rest of the batch, its transitions and its signals are kept, and later events of the
+   intent are stored as usual.
 
 Concurrency: the intent row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL; the
 ``IMMEDIATE`` write lock on SQLite) before the stored seqs are read, so concurrent batches
@@ -33,7 +40,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import DataError, IntegrityError, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -46,7 +53,7 @@ from django_axme.models import (
 )
 from django_axme.sync.dispatch import Outgoing, queue_signals
 from django_axme.sync.intents import lock_intent
-from django_axme.sync.remote import RemoteEvent, parse_event
+from django_axme.sync.remote import RemoteDataError, RemoteEvent, clip, parse_event, storable_id
 
 logger = logging.getLogger("django_axme.sync")
 
@@ -115,7 +122,7 @@ def _stub_type(events: list[RemoteEvent]) -> str:
     for event in events:
         intent_type = event.details.get("intent_type")
         if isinstance(intent_type, str):
-            return intent_type[:255]
+            return clip(intent_type, 255)
     return ""
 
 
@@ -126,25 +133,41 @@ def ingest_events(intent: Intent | str, events: Iterable[Mapping[str, Any]]) -> 
     (and ``intent_created``). Runs in one transaction (a savepoint inside an outer one);
     signals are sent after the outermost commit. Idempotent: replaying any part of a history
     stores nothing new and signals nothing.
+
+    Never raises for bad event data: what cannot be stored is cleaned, dropped or skipped
+    (rules 6 and 7 above). Raises :class:`~django_axme.sync.remote.RemoteDataError` (an
+    ``AxmeError``, nothing written) for a remote id that cannot be stored (blank, longer than
+    64 characters, NUL...) and, as a last resort, when the database refuses the intent row
+    itself.
     """
     raw_events = list(events)
+    if not isinstance(intent, Intent) and storable_id(intent) is None:
+        logger.warning("ingest_events: unusable remote intent id %.80r; nothing stored", intent)
+        raise RemoteDataError(f"unusable remote intent id {clip(intent, 80)!r}")
     hint = intent.intent_id if isinstance(intent, Intent) else intent
     parsed, skipped, duplicates = _parse_batch(raw_events, hint)
-    with transaction.atomic():
-        row, created = lock_intent(intent)
-        if created:
-            row.intent_type = _stub_type(parsed)
-        new_events, known = _insert_new(row, parsed)
-        duplicates += known
-        transitions, late = _apply(row, new_events)
-        row.last_heard_at = timezone.now()
-        row.save()
-        outgoing = [Outgoing(signals.intent_created, intent=row)] if created else []
-        queue_signals(outgoing + _signals_of(row, transitions))
-        if transitions:
-            from django_axme.sync.approvals import settle_after_intent_moved
+    try:
+        with transaction.atomic():
+            row, created = lock_intent(intent)
+            if created:
+                row.intent_type = _stub_type(parsed)
+            new_events, known, refused = _insert_new(row, parsed)
+            duplicates += known
+            skipped += refused
+            transitions, late = _apply(row, new_events)
+            row.last_heard_at = timezone.now()
+            row.save()
+            outgoing = [Outgoing(signals.intent_created, intent=row)] if created else []
+            queue_signals(outgoing + _signals_of(row, transitions))
+            if transitions:
+                from django_axme.sync.approvals import settle_after_intent_moved
 
-            settle_after_intent_moved(row)
+                settle_after_intent_moved(row)
+    except DataError as exc:
+        logger.error(
+            "intent %s: the database refused the mirror row (%s); nothing stored", hint, exc
+        )
+        raise RemoteDataError(f"intent {hint}: the database refused the mirror row: {exc}") from exc
     return IngestResult(
         stored=len(new_events),
         transitions=transitions,
@@ -156,11 +179,14 @@ def ingest_events(intent: Intent | str, events: Iterable[Mapping[str, Any]]) -> 
     )
 
 
-def _insert_new(row: Intent, parsed: list[RemoteEvent]) -> tuple[list[IntentEvent], int]:
-    """Insert the events not stored yet; return them as saved rows (ascending) and the
-    number of already-stored ones."""
+def _insert_new(row: Intent, parsed: list[RemoteEvent]) -> tuple[list[IntentEvent], int, int]:
+    """Insert the events not stored yet; return them as saved rows (ascending), the number of
+    already-stored ones and the number the database refused.
+
+    One bulk insert in a savepoint; if the database refuses it, one savepoint per event, so
+    that only the refused events are lost (each logged with the intent id and seq)."""
     if not parsed:
-        return [], 0
+        return [], 0, 0
     low, high = parsed[0].seq, parsed[-1].seq
     stored = set(
         IntentEvent.objects.filter(intent=row, seq__gte=low, seq__lte=high).values_list(
@@ -169,25 +195,38 @@ def _insert_new(row: Intent, parsed: list[RemoteEvent]) -> tuple[list[IntentEven
     )
     fresh = [e for e in parsed if e.seq not in stored]
     if not fresh:
-        return [], len(parsed)
-    IntentEvent.objects.bulk_create(
-        [
-            IntentEvent(
-                intent=row,
-                seq=e.seq,
-                event_type=e.event_type,
-                status=e.status,
-                waiting_reason=e.waiting_reason,
-                actor=e.actor,
-                at=e.at,
-                details=e.details,
-                raw=e.raw,
+        return [], len(parsed), 0
+    refused = 0
+    try:
+        with transaction.atomic():
+            IntentEvent.objects.bulk_create(
+                [_event_row(row, e) for e in fresh], ignore_conflicts=True, batch_size=500
             )
-            for e in fresh
-        ],
-        ignore_conflicts=True,
-        batch_size=500,
-    )
+    except _REFUSED as exc:
+        logger.warning(
+            "intent %s: the database refused a batch of %d event(s) (%s); storing them one by one",
+            row.intent_id,
+            len(fresh),
+            exc,
+        )
+        kept = []
+        for e in fresh:
+            try:
+                with transaction.atomic():
+                    IntentEvent.objects.bulk_create([_event_row(row, e)], ignore_conflicts=True)
+            except _REFUSED as one:
+                refused += 1
+                logger.error(
+                    "intent %s: event seq %s skipped: the database refused it (%s)",
+                    row.intent_id,
+                    e.seq,
+                    one,
+                )
+                continue
+            kept.append(e)
+        fresh = kept
+        if not fresh:
+            return [], len(parsed) - refused, refused
     wanted = {e.seq for e in fresh}
     saved = [
         ev
@@ -196,7 +235,26 @@ def _insert_new(row: Intent, parsed: list[RemoteEvent]) -> tuple[list[IntentEven
         ).order_by("seq")
         if ev.seq in wanted
     ]
-    return saved, len(parsed) - len(fresh)
+    return saved, len(parsed) - len(fresh) - refused, refused
+
+
+#: What the database (or the driver, while adapting a value) raises for a value it cannot
+#: store; lock timeouts and lost connections (``OperationalError``) are not among them.
+_REFUSED = (DataError, IntegrityError, ValueError, OverflowError, TypeError)
+
+
+def _event_row(row: Intent, e: RemoteEvent) -> IntentEvent:
+    return IntentEvent(
+        intent=row,
+        seq=e.seq,
+        event_type=e.event_type,
+        status=e.status,
+        waiting_reason=e.waiting_reason,
+        actor=e.actor,
+        at=e.at,
+        details=e.details,
+        raw=e.raw,
+    )
 
 
 def _apply(row: Intent, new_events: list[IntentEvent]) -> tuple[list[Transition], int]:

@@ -14,13 +14,20 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from django_axme import signals
 from django_axme.models import Approval, Intent, SendState
 from django_axme.sync.dispatch import Outgoing, queue_signals
-from django_axme.sync.remote import clip, parse_timestamp
+from django_axme.sync.remote import (
+    RemoteDataError,
+    clean_json,
+    clip,
+    parse_timestamp,
+    storable_id,
+    storable_int,
+)
 
 logger = logging.getLogger("django_axme.sync")
 
@@ -35,8 +42,10 @@ def _unwrap(data: Mapping[str, Any]) -> Mapping[str, Any]:
     return data
 
 
-def _snapshot_fields(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Model field values for the keys present in ``data`` (absent keys leave columns alone)."""
+def _snapshot_fields(data: Mapping[str, Any], intent_id: str) -> dict[str, Any]:
+    """Model field values for the keys present in ``data`` (absent keys leave columns alone),
+    made storable at the parsing edge (:mod:`django_axme.sync.remote`): text and JSON cleaned,
+    an out-of-range ``policy_generation`` or timestamp dropped, each with a WARNING."""
     fields: dict[str, Any] = {}
     text_fields = {
         "intent_type": ("intent_type", 255),
@@ -51,13 +60,17 @@ def _snapshot_fields(data: Mapping[str, Any]) -> dict[str, Any]:
             fields[field] = clip(data[key], length)
     for key in ("payload",):
         if isinstance(data.get(key), Mapping):
-            fields[key] = dict(data[key])
+            fields[key] = clean_json(dict(data[key]), field=key, intent_id=intent_id)
     for key in ("human_task", "result", "error"):
         if key in data and (data[key] is None or isinstance(data[key], Mapping)):
-            fields[key] = dict(data[key]) if data[key] is not None else None
+            fields[key] = (
+                clean_json(dict(data[key]), field=key, intent_id=intent_id)
+                if data[key] is not None
+                else None
+            )
     policy = data.get("workflow_control_policy")
     if isinstance(policy, Mapping):
-        fields["controls"] = dict(policy)
+        fields["controls"] = clean_json(dict(policy), field="controls", intent_id=intent_id)
     else:
         parts = {
             k: data[k]
@@ -65,21 +78,30 @@ def _snapshot_fields(data: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(data.get(k), Mapping)
         }
         if parts:
-            fields["controls"] = parts
+            fields["controls"] = clean_json(parts, field="controls", intent_id=intent_id)
     generation = data.get("policy_generation")
     if generation is None and isinstance(policy, Mapping):
         generation = policy.get("policy_generation")
-    if isinstance(generation, int) and not isinstance(generation, bool):
+    generation = storable_int(generation, field="policy_generation", intent_id=intent_id)
+    if generation is not None:
         fields["policy_generation"] = generation
     for key, field in (
         ("deadline_at", "deadline_at"),
         ("created_at", "remote_created_at"),
         ("updated_at", "remote_updated_at"),
     ):
-        parsed = parse_timestamp(data.get(key))
+        parsed = parse_timestamp(data.get(key), field=key, intent_id=intent_id)
         if parsed is not None:
             fields[field] = parsed
     return fields
+
+
+def _raw_of(snapshot: Mapping[str, Any], intent_id: str) -> dict[str, Any]:
+    """The snapshot as stored in ``Intent.raw``: cleaned, without the ``payload`` object,
+    which is stored once, in its own column (a large payload is not kept twice)."""
+    kept = {k: v for k, v in snapshot.items() if not (k == "payload" and isinstance(v, Mapping))}
+    cleaned = clean_json(kept, field="raw", intent_id=intent_id)
+    return cleaned if isinstance(cleaned, dict) else {}
 
 
 def lock_intent(intent: Intent | str) -> tuple[Intent, bool]:
@@ -97,6 +119,8 @@ def lock_intent(intent: Intent | str) -> tuple[Intent, bool]:
         return Intent.objects.select_for_update().get(pk=intent.pk), False
     if not isinstance(intent, str) or not intent:
         raise ValueError(f"expected an Intent or a non-empty remote intent id, got {intent!r}")
+    if storable_id(intent) is None:
+        raise RemoteDataError(f"unusable remote intent id {clip(intent, 80)!r}")
     row, created = Intent.objects.get_or_create(intent_id=intent)
     if not created:
         row = Intent.objects.select_for_update().get(pk=row.pk)
@@ -118,26 +142,56 @@ def ingest_intent(
     - ``user`` becomes ``created_by`` when the row is new.
     - Sends ``intent_created`` (after commit) the first time the remote id is mirrored.
     - Never changes ``status`` (see the module docstring). One transaction; idempotent.
+    - Values the database cannot store are cleaned or dropped with a WARNING (see
+      :mod:`django_axme.sync.remote`); ``raw`` keeps the snapshot without its ``payload``,
+      which is stored once, in the ``payload`` column.
+
+    Raises :class:`~django_axme.sync.remote.RemoteDataError` (a ``ValueError`` and an
+    ``AxmeError``; nothing written) when the snapshot has no usable ``intent_id`` (missing,
+    blank, longer than 64 characters, NUL...) or, as a last resort, when the database refuses
+    the row.
     """
     snapshot = _unwrap(data)
-    intent_id = snapshot.get("intent_id")
-    if not isinstance(intent_id, str) or not intent_id:
-        raise ValueError("ingest_intent(): the remote intent has no 'intent_id'")
-    fields = _snapshot_fields(snapshot)
-    with transaction.atomic():
-        row, created = _row_for(intent_id, local, snapshot.get("correlation_id"))
-        for name, value in fields.items():
-            setattr(row, name, value)
-        row.raw = {**(row.raw or {}), **snapshot}
-        row.last_heard_at = timezone.now()
-        if created and user is not None and getattr(user, "pk", None) and row.created_by_id is None:
-            row.created_by = user
-        if row.send_state == SendState.PENDING:
-            row.send_state = SendState.SENT
-        row.save()
-        Approval.objects.filter(intent__isnull=True, remote_intent_id=intent_id).update(intent=row)
-        if created:
-            queue_signals([Outgoing(signals.intent_created, intent=row)])
+    raw_id = snapshot.get("intent_id")
+    intent_id = storable_id(raw_id)
+    if intent_id is None:
+        logger.warning(
+            "ingest_intent: snapshot skipped, unusable 'intent_id' %.80r", clip(raw_id, 80)
+        )
+        raise RemoteDataError(
+            f"ingest_intent(): the remote intent has no usable 'intent_id' ({clip(raw_id, 80)!r})"
+        )
+    fields = _snapshot_fields(snapshot, intent_id)
+    raw = _raw_of(snapshot, intent_id)
+    try:
+        with transaction.atomic():
+            row, created = _row_for(intent_id, local, fields.get("correlation_id"))
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.raw = {**(row.raw or {}), **raw}
+            row.last_heard_at = timezone.now()
+            if (
+                created
+                and user is not None
+                and getattr(user, "pk", None)
+                and row.created_by_id is None
+            ):
+                row.created_by = user
+            if row.send_state == SendState.PENDING:
+                row.send_state = SendState.SENT
+            row.save()
+            Approval.objects.filter(intent__isnull=True, remote_intent_id=intent_id).update(
+                intent=row
+            )
+            if created:
+                queue_signals([Outgoing(signals.intent_created, intent=row)])
+    except DataError as exc:
+        logger.error(
+            "intent %s: the database refused the snapshot (%s); nothing stored", intent_id, exc
+        )
+        raise RemoteDataError(
+            f"intent {intent_id}: the database refused the snapshot: {exc}"
+        ) from exc
     return row
 
 

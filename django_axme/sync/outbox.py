@@ -2,7 +2,8 @@
 
 Part of the one writer. A row in the outbox is an :class:`~django_axme.models.Intent` with
 ``send_state=PENDING`` and no remote id yet. Its request body is frozen when the row is
-written (``raw["outbox_request"]``) and its idempotency key is derived from the row, so every
+written (``raw["outbox_request"]``, without the payload, which is stored once in the
+``payload`` column) and its idempotency key is derived from the row, so every
 send attempt of that row (after a crash, a redelivery, a retry) carries the same body and key:
 the gateway answers a repeat with the intent it already created, never with a second one.
 
@@ -14,9 +15,11 @@ Signals are not sent from here: attaching the remote answer goes through
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.db import transaction
@@ -24,6 +27,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from django_axme.models import Intent, IntentStatus, SendState
+from django_axme.sync.remote import MAX_JSON_DEPTH, MAX_JSON_INT_BITS, clean_text
 
 logger = logging.getLogger("django_axme.outbox")
 
@@ -64,7 +68,65 @@ def _as_datetime(value: Any, field: str) -> datetime | None:
     raise ValueError(f"{field} must be an ISO 8601 date-time, got {value!r}")
 
 
+#: Length of the text columns a create body's fields are stored in.
+_TEXT_LIMITS = {"intent_type": 255, "to_agent": 383, "from_agent": 383, "reply_to": 383}
+
+
+def _check_text(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{field} must be a string, got {type(value).__name__}")
+    limit = _TEXT_LIMITS[field]
+    if len(value) > limit:
+        raise ValueError(f"{field} is {len(value)} characters long; at most {limit} are stored")
+    if clean_text(value) != value:
+        raise ValueError(f"{field} contains a NUL character or an unpaired surrogate")
+    return value
+
+
+def check_json(value: Any, field: str, depth: int = 0) -> None:
+    """Raise :class:`ValueError` naming the place (``payload['a'][0]``) if ``value`` is not JSON
+    every supported database stores as it is: objects with string keys, arrays, finite
+    numbers, integers of at most about 3,900 digits, strings without NUL or unpaired
+    surrogates, booleans, null; nested at most :data:`~django_axme.sync.remote.MAX_JSON_DEPTH`
+    levels. Never raises anything else (no ``RecursionError`` for any depth)."""
+    if value is None or isinstance(value, (bool, str)):
+        if isinstance(value, str) and clean_text(value) != value:
+            raise ValueError(f"{field} contains a NUL character or an unpaired surrogate")
+        return
+    if isinstance(value, int):
+        if value.bit_length() > MAX_JSON_INT_BITS:
+            raise ValueError(f"{field} is an integer too long to store as JSON")
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{field} is {value!r}, which JSON cannot hold")
+        return
+    if isinstance(value, (Mapping, list, tuple)):
+        if depth >= MAX_JSON_DEPTH:
+            raise ValueError(f"{field} is nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise ValueError(
+                        f"{field} has a {type(key).__name__} key {key!r}; JSON keys are strings"
+                    )
+                place = f"{field}[{key[:40]!r}]"
+                if clean_text(key) != key:
+                    raise ValueError(f"{place}: the key contains a NUL or an unpaired surrogate")
+                check_json(item, place, depth + 1)
+        else:
+            for index, item in enumerate(value):
+                check_json(item, f"{field}[{index}]", depth + 1)
+        return
+    raise ValueError(
+        f"{field} is a {type(value).__name__}, which is not JSON; convert it first "
+        "(for example a datetime to an ISO 8601 string, a Decimal to a string or a float)"
+    )
+
+
 def _normalise_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The create body as it will be stored and sent; raises :class:`ValueError` naming the
+    first bad field (unknown field, missing or over-long text, a value that is not JSON)."""
     unknown = sorted(set(body) - set(CREATE_BODY_KEYS))
     if unknown:
         raise ValueError(
@@ -77,6 +139,9 @@ def _normalise_body(body: Mapping[str, Any]) -> dict[str, Any]:
     to_agent = out.get("to_agent")
     if not isinstance(to_agent, str) or not to_agent.strip():
         raise ValueError("to_agent is required (an agent address such as 'agent://acme/ops/bot')")
+    for field in _TEXT_LIMITS:
+        if field in out:
+            _check_text(out[field], field)
     payload = out.setdefault("payload", {})
     if not isinstance(payload, Mapping):
         raise ValueError(f"payload must be a JSON object, got {type(payload).__name__}")
@@ -88,12 +153,18 @@ def _normalise_body(body: Mapping[str, Any]) -> dict[str, Any]:
     if deadline is not None:
         if timezone.is_naive(deadline):
             raise ValueError("deadline_at must be timezone-aware")
+        try:
+            deadline.astimezone(dt_timezone.utc)
+        except (OverflowError, ValueError):
+            raise ValueError("deadline_at is outside years 1..9999 in UTC") from None
         out["deadline_at"] = deadline.isoformat().replace("+00:00", "Z")
     correlation_id = out.get("correlation_id") or str(uuid.uuid4())
     try:
         out["correlation_id"] = str(uuid.UUID(str(correlation_id)))
     except ValueError:
         raise ValueError(f"correlation_id must be a UUID, got {correlation_id!r}") from None
+    for field, value in out.items():
+        check_json(value, field)
     return out
 
 
@@ -127,7 +198,8 @@ def create_outbox_row(
             attempt=attempt,
             retry_of=retry_of,
             created_by=user if getattr(user, "pk", None) is not None else None,
-            raw={OUTBOX_REQUEST_KEY: request},
+            # The payload is stored once, in its column; outbox_request() puts it back.
+            raw={OUTBOX_REQUEST_KEY: {k: v for k, v in request.items() if k != "payload"}},
         )
         row.save(using=using)
         row.idempotency_key = idempotency_key_for(row)
@@ -136,11 +208,15 @@ def create_outbox_row(
 
 
 def outbox_request(row: Intent) -> dict[str, Any]:
-    """Return the frozen request body of an outbox row (the same on every send attempt)."""
+    """Return the frozen request body of an outbox row (the same on every send attempt): the
+    stored request with the ``payload`` column (rows written before the payload was stored
+    once carry it in the request itself)."""
     request = (row.raw or {}).get(OUTBOX_REQUEST_KEY)
     if not isinstance(request, Mapping):
         raise ValueError(f"intent row {row.pk} has no stored outbox request")
-    return dict(request)
+    out = dict(request)
+    out.setdefault("payload", row.payload if isinstance(row.payload, dict) else {})
+    return out
 
 
 def mark_sent(row: Intent, request: Mapping[str, Any], answer: Mapping[str, Any]) -> Intent:

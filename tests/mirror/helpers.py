@@ -30,7 +30,9 @@ def event(intent_id: str, seq: Any, status: str, waiting_reason: str | None = No
         "status": status,
         "waiting_reason": waiting_reason,
         "actor": "agent://test/worker",
-        "at": (_BASE + dt.timedelta(seconds=seq if isinstance(seq, int) else 0)).isoformat(),
+        "at": (
+            _BASE + dt.timedelta(seconds=seq if isinstance(seq, int) and seq < 10**6 else 0)
+        ).isoformat(),
         "details": {},
     }
     body.update(extra)
