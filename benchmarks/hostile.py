@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -129,6 +128,18 @@ print(json.dumps({"outcome": outcome, "seconds": round(seconds, 2), "peak_mb": r
 """
 
 
+def _peak_rss_mb(pid: int) -> int | None:
+    """The peak RSS of a running process (Linux ``VmHWM``), in MB."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return None
+
+
 def run(name: str, behaviour, call: str, overrides: dict, args) -> dict:
     with hostile.hostile_server(behaviour) as server:
         started = time.monotonic()
@@ -150,13 +161,13 @@ def run(name: str, behaviour, call: str, overrides: dict, args) -> dict:
         try:
             out, _ = child.communicate(timeout=args.kill_after)
         except subprocess.TimeoutExpired:
+            peak = _peak_rss_mb(child.pid)
             child.kill()
             child.communicate()
-            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
             return {
                 "outcome": f"killed after {args.kill_after}s",
                 "seconds": round(time.monotonic() - started, 2),
-                "peak_mb": round(usage.ru_maxrss / 1024),
+                "peak_mb": peak,
             }
     try:
         return json.loads(out.decode().strip().splitlines()[-1])

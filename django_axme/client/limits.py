@@ -16,6 +16,7 @@ from typing import Any
 import requests
 import urllib3
 
+from django_axme.client.deadline import Deadline
 from django_axme.client.errors import AxmeResponseTooLargeError
 
 __all__ = ["ACCEPT_ENCODING", "RAW_READ_BYTES", "decoded_chunks", "raw_chunks", "read_body"]
@@ -71,15 +72,22 @@ def _content_encoding(response: requests.Response) -> str:
 
 
 def decoded_chunks(
-    response: requests.Response, limit: int, *, what: str = "response body"
+    response: requests.Response,
+    limit: int,
+    *,
+    what: str = "response body",
+    deadline: Deadline | None = None,
 ) -> Iterator[bytes]:
     """The response's decoded body, chunk by chunk, never more than ``limit`` bytes in all.
 
     Raises :class:`~django_axme.client.errors.AxmeResponseTooLargeError` as soon as the
     decoded total would pass ``limit`` (the response is not read further; the caller closes
     it), and ``requests.exceptions.ContentDecodingError`` for a corrupt or unsupported
-    encoding. Each yielded chunk is at most 256 KiB + 1 byte (compressed input) or one raw
-    read (64 KiB), so ``limit`` may be huge (a stream) without a decoded burst.
+    encoding. With ``deadline``, a chunk that arrives after it passed raises
+    ``requests.ConnectionError`` (the socket watchdog cuts a blocked read; this check also
+    bounds a session whose adapter has no watchdog). Each yielded chunk is at most 256 KiB
+    + 1 byte (compressed input) or one raw read (64 KiB), so ``limit`` may be huge (a stream)
+    without a decoded burst.
     """
     coding = _content_encoding(response)
     total = 0
@@ -95,6 +103,8 @@ def decoded_chunks(
         return data
 
     for raw in raw_chunks(response):
+        if deadline is not None and deadline.passed():
+            raise requests.ConnectionError(f"deadline of {deadline.seconds:.1f}s exceeded")
         if inflater is None:
             yield count(raw)
             continue
@@ -111,7 +121,13 @@ def decoded_chunks(
                 break
 
 
-def read_body(response: requests.Response, limit: int, *, what: str = "response body") -> bytes:
+def read_body(
+    response: requests.Response,
+    limit: int,
+    *,
+    what: str = "response body",
+    deadline: Deadline | None = None,
+) -> bytes:
     """The whole decoded body, at most ``limit`` bytes (else
     :class:`~django_axme.client.errors.AxmeResponseTooLargeError` before reading past it).
 
@@ -128,4 +144,4 @@ def read_body(response: requests.Response, limit: int, *, what: str = "response 
                 f"{what} declares {size} bytes, more than max_response_bytes={limit}",
                 limit=limit,
             )
-    return b"".join(decoded_chunks(response, limit, what=what))
+    return b"".join(decoded_chunks(response, limit, what=what, deadline=deadline))

@@ -13,6 +13,7 @@ from typing import Any
 import requests
 import sseclient
 
+from django_axme.client.deadline import Deadline
 from django_axme.client.limits import decoded_chunks
 
 logger = logging.getLogger("django_axme.client.sse")
@@ -118,11 +119,13 @@ class _EventSource:
     instead of every chunk of an arbitrarily long line.
     """
 
-    def __init__(self, response: requests.Response, max_event_bytes: int) -> None:
+    def __init__(
+        self, response: requests.Response, max_event_bytes: int, deadline: Deadline | None
+    ) -> None:
         self._response = response
         self._framer = EventFramer(max_event_bytes)
         # No cap on the whole stream (a window may carry many events); the framer caps each.
-        self._chunks = decoded_chunks(response, sys.maxsize, what="event stream")
+        self._chunks = decoded_chunks(response, sys.maxsize, what="event stream", deadline=deadline)
         self._ready: list[bytes] = []
 
     def __iter__(self) -> Iterator[bytes]:
@@ -147,6 +150,7 @@ def iter_frames(
     prefix: str = "intent.",
     context: str = "",
     max_event_bytes: int = 4 * 1024 * 1024,
+    deadline: Deadline | None = None,
 ) -> Generator[SSEFrame, None, None]:
     """Yield the frames of an open SSE response whose event name starts with ``prefix``.
 
@@ -154,10 +158,11 @@ def iter_frames(
     comment lines (keep-alives) are ignored; iteration ends after a ``stream.timeout`` frame
     or at end of stream; a frame whose data is not a JSON object is logged and skipped.
     Transport errors while reading (a cut connection) propagate to the caller, and so does
-    :class:`SSELimitError` for a line or event over ``max_event_bytes``. The response is
-    closed when iteration ends or the generator is closed.
+    :class:`SSELimitError` for a line or event over ``max_event_bytes``, and
+    ``requests.ConnectionError`` for bytes arriving after ``deadline`` passed. The response
+    is closed when iteration ends or the generator is closed.
     """
-    client = sseclient.SSEClient(_EventSource(response, max_event_bytes))
+    client = sseclient.SSEClient(_EventSource(response, max_event_bytes, deadline))
     try:
         for event in client.events():
             name = event.event or "message"

@@ -77,6 +77,7 @@ class StreamingMixin(BaseClient):
             exchange.response,
             context=context,
             max_event_bytes=self._config.max_sse_event_bytes,
+            deadline=deadline,
         )
         try:
             while True:

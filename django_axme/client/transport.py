@@ -389,7 +389,9 @@ class BaseClient:
                         body: bytes | None = None
                         if status < 300 and not stream:
                             try:
-                                body = read_body(response, self._config.max_response_bytes)
+                                body = read_body(
+                                    response, self._config.max_response_bytes, deadline=deadline
+                                )
                             finally:
                                 response.close()
                             _check_deadline(deadline, response)
@@ -443,7 +445,7 @@ class BaseClient:
                         self._sleep(delay)
                         continue
                 with deadline_scope(deadline):
-                    error = self._error_for(response)
+                    error = self._error_for(response, deadline)
                 raise error
             finally:
                 if not keep_deadline:
@@ -493,14 +495,16 @@ class BaseClient:
             trace_id=redact_secrets(response.headers.get("x-trace-id"), self._secrets()),
         )
 
-    def _error_for(self, response: requests.Response) -> AxmeAPIError:
+    def _error_for(
+        self, response: requests.Response, deadline: Deadline | None = None
+    ) -> AxmeAPIError:
         """The error for an HTTP error answer; its body is read up to
         ``config.max_response_bytes`` (a larger one is not read: the error then says so and
         has ``body=None``). Secrets echoed by the gateway are redacted everywhere."""
         limit = self._config.max_response_bytes
         note = ""
         try:
-            content = read_body(response, limit, what="error body")
+            content = read_body(response, limit, what="error body", deadline=deadline)
         except AxmeResponseTooLargeError:
             content, note = b"", f" (error body larger than max_response_bytes={limit}; not read)"
         except _TRANSPORT_ERRORS as exc:

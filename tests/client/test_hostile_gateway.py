@@ -13,6 +13,7 @@ import time
 import zlib
 
 import pytest
+import requests
 
 from django_axme.client import (
     AxmeClient,
@@ -341,3 +342,22 @@ def test_an_echoed_key_is_redacted_everywhere(caplog: pytest.LogCaptureFixture) 
     assert error.trace_id == "[redacted]"
     assert caplog.records and API_KEY not in caplog.text
     assert "req-[redacted]" in caplog.text
+
+
+def test_a_session_without_the_watchdog_still_stops_a_trickling_body() -> None:
+    session = requests.Session()  # plain adapters: only the between-reads check applies
+    with hostile.hostile_server(hostile.trickle_body(content_length=5000)) as server:
+        client = AxmeClient(
+            AxmeClientConfig(
+                base_url=server.url,
+                api_key=API_KEY,
+                timeout_seconds=0.5,
+                connect_timeout_seconds=0.5,
+                max_retries=0,
+            ),
+            session=session,
+        )
+        _, error, elapsed = hostile.run_bounded(lambda: client.get_intent("it_1"), 6)
+    assert isinstance(error, AxmeTransportError)
+    assert "deadline of 1.0s exceeded" in str(error)
+    assert elapsed < 1.5
