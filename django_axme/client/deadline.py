@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import heapq
 import itertools
+import os
 import socket
 import threading
 import time
@@ -134,6 +135,17 @@ class _Reaper:
 
 
 _reaper = _Reaper()
+
+
+def _reset_after_fork() -> None:
+    # A forked child (Celery prefork) has no reaper thread, and the parent's could have held
+    # the condition's lock at the fork: start from a fresh one.
+    global _reaper
+    _reaper = _Reaper()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def current_deadline() -> Deadline | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import time
 import zlib
 
@@ -361,3 +362,29 @@ def test_a_session_without_the_watchdog_still_stops_a_trickling_body() -> None:
     assert isinstance(error, AxmeTransportError)
     assert "deadline of 1.0s exceeded" in str(error)
     assert elapsed < 1.5
+
+
+def _trickle_call_in_child(url: str, queue) -> None:
+    client = client_for(url)
+    started = time.monotonic()
+    try:
+        client.get_intent("it_1")
+        queue.put(("returned", time.monotonic() - started))
+    except AxmeTransportError:
+        queue.put(("AxmeTransportError", time.monotonic() - started))
+
+
+def test_the_deadline_watchdog_works_in_a_forked_child() -> None:
+    ctx = multiprocessing.get_context("fork")
+    with hostile.hostile_server(hostile.trickle_headers()) as server:
+        client_for(server.url)  # the parent has used the watchdog before the fork
+        hostile.run_bounded(lambda: client_for(server.url).get_intent("it_1"), 6)
+        queue = ctx.Queue()
+        child = ctx.Process(target=_trickle_call_in_child, args=(server.url, queue))
+        child.start()
+        child.join(8)
+        if child.is_alive():
+            child.kill()
+            raise AssertionError("the forked child's call has no deadline")
+    outcome, seconds = queue.get(timeout=1)
+    assert outcome == "AxmeTransportError" and seconds < 2.5
