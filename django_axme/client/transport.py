@@ -90,7 +90,7 @@ class _Secret(str):
 
 
 # Modules whose frames may hold the raw request (header bytes) in their locals.
-_LIBRARY_PREFIXES = ("requests", "urllib3", "http.", "http", "socket", "ssl", "responses")
+_LIBRARY_PREFIXES = ("requests", "urllib3", "http", "socket", "ssl", "responses")
 
 
 def _scrub_traceback(exc: BaseException) -> None:
