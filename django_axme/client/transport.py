@@ -387,7 +387,10 @@ class BaseClient:
                         _check_deadline(deadline, response)
                         status = response.status_code
                         body: bytes | None = None
-                        if status < 300 and not stream:
+                        if status < 300 and not stream and (method == "HEAD" or status == 204):
+                            body = b""  # no body, whatever Content-Length says
+                            response.close()
+                        elif status < 300 and not stream:
                             try:
                                 body = read_body(
                                     response, self._config.max_response_bytes, deadline=deadline

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import subprocess
+import sys
 import time
 import zlib
 
@@ -388,3 +390,63 @@ def test_the_deadline_watchdog_works_in_a_forked_child() -> None:
             raise AssertionError("the forked child's call has no deadline")
     outcome, seconds = queue.get(timeout=1)
     assert outcome == "AxmeTransportError" and seconds < 2.5
+
+
+_MEMORY_CHILD = r"""
+import json, resource, sys
+from django_axme.client import AxmeClient, AxmeClientConfig
+resource.setrlimit(resource.RLIMIT_AS, (1536 * 1024 * 1024, 1536 * 1024 * 1024))
+client = AxmeClient(AxmeClientConfig(base_url=sys.argv[1], api_key="k", timeout_seconds=5,
+                                     connect_timeout_seconds=1, max_retries=0))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+outcomes = []
+for _ in range(2):
+    try:
+        client.get_intent("it_1")
+        outcomes.append("returned")
+    except Exception as exc:
+        outcomes.append(type(exc).__name__)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"outcomes": outcomes, "before_kb": before, "peak_kb": peak}))
+"""
+
+
+@pytest.mark.parametrize(
+    "make_behaviour",
+    [
+        lambda: hostile.fixed(
+            200, hostile.gzip_bomb_bytes(1024 * MiB), headers=b"Content-Encoding: gzip\r\n"
+        ),
+        lambda: hostile.flood(budget=2 * 1024 * MiB),
+        lambda: hostile.flood(status=500, budget=2 * 1024 * MiB),
+    ],
+    ids=["gzip-bomb-1GiB", "chunked-2GB", "error-500-chunked-2GB"],
+)
+def test_peak_memory_stays_near_the_cap(make_behaviour) -> None:
+    """Peak RSS of a fresh process making the call twice: the default 16 MiB cap plus the
+    interpreter and libraries, not the gigabytes the gateway offers (issue 12 measured
+    2.1 GB for the bomb and 3.1 GB for the 2 GB body)."""
+    with hostile.hostile_server(make_behaviour()) as server:
+        child = subprocess.run(
+            [sys.executable, "-c", _MEMORY_CHILD, server.url],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    assert child.returncode == 0, child.stderr.decode()[-2000:]
+    figures = json.loads(child.stdout.decode().strip().splitlines()[-1])
+    assert figures["outcomes"] != ["returned", "returned"]
+    grown_mb = (figures["peak_kb"] - figures["before_kb"]) / 1024
+    assert grown_mb < 100, figures
+
+
+def test_a_head_answer_is_not_read_whatever_its_content_length() -> None:
+    def head(line, conn, stop) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2000000000\r\n\r\n")
+
+    with hostile.hostile_server(head) as server:
+        result, error, elapsed = hostile.run_bounded(
+            lambda: client_for(server.url)._request("HEAD", "/health"), 5
+        )
+    assert error is None and result == {}
+    assert elapsed < 0.5
