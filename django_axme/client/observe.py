@@ -236,7 +236,7 @@ class ObserveMixin(IntentsMixin, StreamingMixin):
                 raise TimeoutError(f"timed out while observing intent {intent_id}")
             return left
 
-        def timed_out(exc: AxmeTransportError) -> bool:
+        def timed_out() -> bool:
             return deadline is not None and time.monotonic() >= deadline - 0.05
 
         while True:
@@ -260,14 +260,14 @@ class ObserveMixin(IntentsMixin, StreamingMixin):
                     )
                     stream_available = False
                 except AxmeTransportError as exc:
-                    if timed_out(exc):
+                    if timed_out():
                         raise TimeoutError(f"timed out while observing intent {intent_id}") from exc
                     logger.info("intent %s: %s; resuming after seq %d", intent_id, exc, order.last)
             try:
                 with calls_end_by(deadline):
                     polled = self._poll_events(intent_id, order.last, trace_id)
             except AxmeTransportError as exc:
-                if timed_out(exc):
+                if timed_out():
                     raise TimeoutError(f"timed out while observing intent {intent_id}") from exc
                 raise
             got_new = False
