@@ -4,7 +4,7 @@
     python benchmarks/hostile.py --only gzip-bomb-1GiB sse-line-32MiB
     python benchmarks/hostile.py --client-path /tmp/old   # another copy of django_axme
 
-Each scenario runs its client call in a fresh child process (so ``ru_maxrss`` is that call's
+Each scenario runs its client call in a fresh child process (so its ``VmHWM`` is that call's
 peak) against a misbehaving server on 127.0.0.1 run by this process (``tests/client/
 hostile.py``). The child is limited to ``--memory-mb`` of address space and killed after
 ``--kill-after`` seconds, so an unbounded client shows up as ``MemoryError`` or ``killed``
@@ -123,7 +123,8 @@ try:
 except BaseException as exc:
     outcome = type(exc).__name__
 seconds = time.monotonic() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM is this process image's own peak (ru_maxrss may carry the parent's from the fork)
+peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
 print(json.dumps({"outcome": outcome, "seconds": round(seconds, 2), "peak_mb": round(peak)}))
 """
 
