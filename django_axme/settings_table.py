@@ -320,6 +320,16 @@ SETTINGS: tuple[Setting, ...] = (
         client_field="max_response_bytes",
     ),
     Setting(
+        "MAX_SSE_EVENT_BYTES",
+        4 * MIB,
+        INT,
+        "Largest line or event the client reads from a server-sent event stream, in bytes.",
+        _CONNECTION,
+        minimum=KIB,
+        maximum=GIB,
+        client_field="max_sse_event_bytes",
+    ),
+    Setting(
         "AUTO_TRACE_ID",
         True,
         BOOL,

@@ -7,6 +7,7 @@ client = AxmeClient(AxmeClientConfig(api_key="axme_sa_..."))
 
 from django_axme.client.client import AxmeClient
 from django_axme.client.config import AxmeClientConfig
+from django_axme.client.deadline import DeadlineAdapter
 from django_axme.client.errors import (
     AxmeAPIError,
     AxmeAuthError,
@@ -15,8 +16,10 @@ from django_axme.client.errors import (
     AxmeHttpError,
     AxmeIdempotencyError,
     AxmeIdempotencyWarning,
+    AxmeInvalidResponseError,
     AxmeNotFoundError,
     AxmeRateLimitError,
+    AxmeResponseTooLargeError,
     AxmeServerError,
     AxmeStalePolicyError,
     AxmeTransportError,
@@ -24,7 +27,7 @@ from django_axme.client.errors import (
 )
 from django_axme.client.families import MeshClient
 from django_axme.client.idempotency import IdempotencyStore
-from django_axme.client.streams import StreamCutError
+from django_axme.client.streams import SSEEventTooLargeError, StreamCutError
 
 __all__ = [
     "AxmeAPIError",
@@ -36,13 +39,17 @@ __all__ = [
     "AxmeHttpError",
     "AxmeIdempotencyError",
     "AxmeIdempotencyWarning",
+    "AxmeInvalidResponseError",
     "AxmeNotFoundError",
     "AxmeRateLimitError",
+    "AxmeResponseTooLargeError",
     "AxmeServerError",
     "AxmeStalePolicyError",
     "AxmeTransportError",
     "AxmeValidationError",
+    "DeadlineAdapter",
     "IdempotencyStore",
     "MeshClient",
+    "SSEEventTooLargeError",
     "StreamCutError",
 ]

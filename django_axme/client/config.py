@@ -53,6 +53,7 @@ class AxmeClientConfig:
     client_name: str = "django-axme"
     idempotency_store: IdempotencyStore | None = None
     max_response_bytes: int = 16 * 1024 * 1024
+    max_sse_event_bytes: int = 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
         _validate_base_url(self.base_url)
@@ -80,6 +81,10 @@ class AxmeClientConfig:
             or self.pool_maxsize < 1
         ):
             raise ValueError(f"pool_maxsize must be an integer >= 1, got {self.pool_maxsize!r}")
+        for name in ("max_response_bytes", "max_sse_event_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1024:
+                raise ValueError(f"{name} must be an integer >= 1024, got {value!r}")
         if self.auth_style not in AUTH_STYLES:
             raise ValueError(
                 f"auth_style must be one of {', '.join(AUTH_STYLES)}, got {self.auth_style!r}"
@@ -93,14 +98,6 @@ class AxmeClientConfig:
             raise ValueError("mcp_endpoint_path must start with '/'")
         if not isinstance(self.client_name, str) or not self.client_name.strip():
             raise ValueError("client_name must be a non-empty string")
-        if (
-            isinstance(self.max_response_bytes, bool)
-            or not isinstance(self.max_response_bytes, int)
-            or self.max_response_bytes < 1024
-        ):
-            raise ValueError(
-                f"max_response_bytes must be an integer >= 1024, got {self.max_response_bytes!r}"
-            )
 
     def __repr__(self) -> str:
         secrets = "set" if self.actor_token else "unset"
@@ -111,6 +108,21 @@ class AxmeClientConfig:
         )
 
     __str__ = __repr__
+
+    @property
+    def attempt_deadline_seconds(self) -> float:
+        """Wall-clock limit of one HTTP attempt, from connecting to the last body byte:
+        ``connect_timeout_seconds + timeout_seconds``."""
+        return float(self.connect_timeout_seconds + self.timeout_seconds)
+
+    @property
+    def call_deadline_seconds(self) -> float:
+        """Wall-clock limit of one call, retries and their waits included:
+        ``(max_retries + 1) * attempt_deadline_seconds + max_retries *
+        retry_backoff_max_seconds`` (80 s with the defaults)."""
+        return (self.max_retries + 1) * self.attempt_deadline_seconds + (
+            self.max_retries * float(self.retry_backoff_max_seconds)
+        )
 
     @property
     def normalized_base_url(self) -> str:

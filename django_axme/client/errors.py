@@ -19,8 +19,10 @@ __all__ = [
     "AxmeHttpError",
     "AxmeIdempotencyError",
     "AxmeIdempotencyWarning",
+    "AxmeInvalidResponseError",
     "AxmeNotFoundError",
     "AxmeRateLimitError",
+    "AxmeResponseTooLargeError",
     "AxmeServerError",
     "AxmeStalePolicyError",
     "AxmeTransportError",
@@ -28,6 +30,7 @@ __all__ = [
     "error_from_response",
     "extract_error_message",
     "parse_retry_after",
+    "redact_secrets",
 ]
 
 _MAX_MESSAGE_CHARS = 500
@@ -115,6 +118,24 @@ class AxmeTransportError(AxmeError):
     """
 
 
+class AxmeResponseTooLargeError(AxmeTransportError):
+    """An answer (a body, decoded, or one server-sent event or line) passed its size cap;
+    ``limit`` is that cap in bytes. Nothing past the cap was read; never retried."""
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class AxmeInvalidResponseError(AxmeServerError, ValueError):
+    """The gateway answered 2xx with a body of the wrong shape (not JSON, a list where an
+    object is expected, a required field missing). ``status_code`` is 502 (bad gateway);
+    also a :class:`ValueError` for callers written against the older behaviour."""
+
+    def __init__(self, message: str, *, body: Any | None = None) -> None:
+        super().__init__(502, message, body=body)
+
+
 class AxmeIdempotencyWarning(UserWarning):
     """An idempotency key was reused with different request parameters (warn mode)."""
 
@@ -122,6 +143,35 @@ class AxmeIdempotencyWarning(UserWarning):
 class AxmeIdempotencyError(AxmeError, ValueError):
     """An idempotency key was reused with different request parameters (raise mode);
     raised before anything is sent."""
+
+
+_REDACTED = "[redacted]"
+_MAX_REDACT_DEPTH = 64
+
+
+def redact_secrets(value: Any, secrets: tuple[str, ...], _depth: int = 0) -> Any:
+    """``value`` with every occurrence of each string in ``secrets`` replaced by
+    ``[redacted]``: in strings, and in the keys and values of (nested) JSON lists and
+    objects. Returns new containers; values nested deeper than 64 levels become
+    ``[redacted]`` whole (a hostile body cannot make this recurse without bound)."""
+    secrets = tuple(s for s in secrets if s)
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, _REDACTED)
+        return value
+    if isinstance(value, (dict, list)) and _depth >= _MAX_REDACT_DEPTH:
+        return _REDACTED
+    if isinstance(value, dict):
+        return {
+            redact_secrets(k, secrets, _depth + 1): redact_secrets(v, secrets, _depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact_secrets(v, secrets, _depth + 1) for v in value]
+    return value
 
 
 def parse_retry_after(value: str | None) -> int | None:
@@ -215,25 +265,23 @@ def error_from_response(
     """Build (not raise) the exception for an HTTP error answer.
 
     ``content`` may be anything: JSON of any shape, HTML, empty. Each string in ``redact``
-    (the API key and actor token) is removed from the message.
+    (the API key and actor token) is replaced by ``[redacted]`` in the message, the decoded
+    body, ``request_id`` and ``trace_id``.
     """
     text = content.decode("utf-8", errors="replace") if content else ""
     body: Any | None
     try:
         body = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     message = extract_error_message(body, text, reason)
-    for secret in redact:
-        if secret:
-            message = message.replace(secret, "[redacted]")
     cls = error_class_for_status(status_code, body)
     lowered = {k.lower(): v for k, v in headers.items()}
     return cls(
         status_code,
-        message,
-        body=body,
-        request_id=lowered.get("x-request-id") or lowered.get("request-id"),
-        trace_id=lowered.get("x-trace-id") or lowered.get("trace-id"),
+        redact_secrets(message, redact),
+        body=redact_secrets(body, redact),
+        request_id=redact_secrets(lowered.get("x-request-id") or lowered.get("request-id"), redact),
+        trace_id=redact_secrets(lowered.get("x-trace-id") or lowered.get("trace-id"), redact),
         retry_after=parse_retry_after(lowered.get("retry-after")),
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from django_axme.client._args import body_dict, non_negative_int, path_segment, scope_headers
 from django_axme.client.compat import IntentAnswer, controls_body
+from django_axme.client.errors import AxmeInvalidResponseError, redact_secrets
 from django_axme.client.idempotency import correlation_id_for_key
 from django_axme.client.transport import BaseClient
 
@@ -61,7 +62,8 @@ class IntentsMixin(BaseClient):
         idempotency_key: str | None = None,
         trace_id: str | None = None,
     ) -> str:
-        """Create an intent and return its ``intent_id`` (ValueError if the answer lacks one)."""
+        """Create an intent and return its ``intent_id``; an answer without a string one raises
+        :class:`~django_axme.client.errors.AxmeInvalidResponseError` (also a ValueError)."""
         created = self.create_intent(
             payload,
             correlation_id=correlation_id,
@@ -70,7 +72,10 @@ class IntentsMixin(BaseClient):
         )
         intent_id = created.get("intent_id")
         if not isinstance(intent_id, str) or not intent_id:
-            raise ValueError("create_intent response does not include a string intent_id")
+            raise AxmeInvalidResponseError(
+                "create_intent response does not include a string intent_id",
+                body=redact_secrets(created, self._secrets()),
+            )
         return intent_id
 
     def get_intent(self, intent_id: str, *, trace_id: str | None = None) -> dict[str, Any]:

@@ -14,12 +14,29 @@ from django_axme.client.compat import canonical_statuses, is_terminal_event
 from django_axme.client.errors import AxmeAPIError, AxmeTransportError
 from django_axme.client.intents import IntentsMixin
 from django_axme.client.ordering import EventOrderer
-from django_axme.client.streams import StreamCutError, StreamingMixin
+from django_axme.client.streams import SSEEventTooLargeError, StreamCutError, StreamingMixin
+from django_axme.client.transport import calls_end_by
 
 logger = logging.getLogger("django_axme.client")
 
 # Stream answers that mean "no SSE here, poll instead".
 STREAM_UNAVAILABLE_STATUSES = frozenset({404, 405, 501})
+
+
+def _bounded(
+    events: Iterator[dict[str, Any]], monotonic_at: float | None
+) -> Iterator[dict[str, Any]]:
+    """Iterate ``events`` with every HTTP call made while advancing it ending by
+    ``monotonic_at`` (see :func:`~django_axme.client.transport.calls_end_by`); the limit is
+    not in force while the consumer handles a yielded event. Closes ``events`` at the end."""
+    with closing(events):  # type: ignore[type-var]
+        while True:
+            with calls_end_by(monotonic_at):
+                try:
+                    event = next(events)
+                except StopIteration:
+                    return
+            yield event
 
 
 class ObserveMixin(IntentsMixin, StreamingMixin):
@@ -113,10 +130,13 @@ class ObserveMixin(IntentsMixin, StreamingMixin):
         stream) is held back until the missing events arrive on the stream or are read
         from ``GET /events?since=<last yielded seq>``. The highest ``seq`` yielded is
         therefore a safe cursor to resume from. Returns at ``stream.timeout``, at end of
-        stream, right after a terminal event, or when the connection is cut mid-window
-        (logged; the caller resumes from its cursor). When the stream is unavailable
-        (404/405/501) it polls ``GET /events?since=`` once instead; an unknown intent then
-        raises :class:`~django_axme.client.errors.AxmeNotFoundError`.
+        stream, right after a terminal event, at the window's wall-clock deadline
+        (``wait_seconds + timeout_seconds + connect_timeout_seconds``, whatever the server
+        sends), or when the connection is cut mid-window (logged; the caller resumes from
+        its cursor). When the stream is unavailable (404/405/501), or a line or event on it
+        passes ``max_sse_event_bytes``, it polls ``GET /events?since=`` once instead; an
+        unknown intent then raises
+        :class:`~django_axme.client.errors.AxmeNotFoundError`.
         """
         since = non_negative_int(since, "since")
         if isinstance(wait_seconds, bool) or not isinstance(wait_seconds, int) or wait_seconds < 1:
@@ -132,6 +152,13 @@ class ObserveMixin(IntentsMixin, StreamingMixin):
         except AxmeAPIError as exc:
             if exc.status_code not in STREAM_UNAVAILABLE_STATUSES:
                 raise
+        except SSEEventTooLargeError as exc:
+            logger.warning(
+                "intent %s: %s; reading the events after seq %d from the events list",
+                intent_id,
+                exc,
+                order.last,
+            )
         except StreamCutError as exc:
             logger.info("intent %s: window ended early (%s)", intent_id, exc)
             return
@@ -162,7 +189,9 @@ class ObserveMixin(IntentsMixin, StreamingMixin):
         ``seq`` yielded. A stream answered with 404/405/501 switches to polling only.
         ``terminal_states`` adds statuses to stop at (aliases RESOLVED, CANCELLED, EXPIRED
         accepted); the real terminal statuses always stop. Raises :class:`TimeoutError`
-        after ``timeout_seconds``.
+        after ``timeout_seconds``: every HTTP call made for it ends by then (a gateway that
+        never answers yields ``TimeoutError`` at about ``timeout_seconds``, not a transport
+        error after the call's own deadline).
         """
         since = non_negative_int(since, "since")
         if isinstance(wait_seconds, bool) or not isinstance(wait_seconds, int) or wait_seconds < 1:
@@ -207,12 +236,17 @@ class ObserveMixin(IntentsMixin, StreamingMixin):
                 raise TimeoutError(f"timed out while observing intent {intent_id}")
             return left
 
+        def timed_out() -> bool:
+            return deadline is not None and time.monotonic() >= deadline - 0.05
+
         while True:
             left = seconds_left()
             window = wait_seconds if deadline is None else max(1, min(wait_seconds, int(left)))
             if stream_available:
                 try:
-                    for event in self._ordered_window(intent_id, order, window, trace_id):
+                    for event in _bounded(
+                        self._ordered_window(intent_id, order, window, trace_id), deadline
+                    ):
                         yield event
                         if is_terminal_event(event, stop_at):
                             return
@@ -226,9 +260,18 @@ class ObserveMixin(IntentsMixin, StreamingMixin):
                     )
                     stream_available = False
                 except AxmeTransportError as exc:
+                    if timed_out():
+                        raise TimeoutError(f"timed out while observing intent {intent_id}") from exc
                     logger.info("intent %s: %s; resuming after seq %d", intent_id, exc, order.last)
+            try:
+                with calls_end_by(deadline):
+                    polled = self._poll_events(intent_id, order.last, trace_id)
+            except AxmeTransportError as exc:
+                if timed_out():
+                    raise TimeoutError(f"timed out while observing intent {intent_id}") from exc
+                raise
             got_new = False
-            for event in order.fill(self._poll_events(intent_id, order.last, trace_id)):
+            for event in order.fill(polled):
                 got_new = True
                 yield event
                 if is_terminal_event(event, stop_at):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator, Mapping
 from typing import Any
 
-from django_axme.client.errors import AxmeTransportError
-from django_axme.client.sse import iter_frames
-from django_axme.client.transport import _TRANSPORT_ERRORS, BaseClient
+from django_axme.client.errors import AxmeResponseTooLargeError, AxmeTransportError
+from django_axme.client.sse import SSELimitError, iter_frames
+from django_axme.client.transport import _TRANSPORT_ERRORS, BaseClient, _scrub_traceback
+
+logger = logging.getLogger("django_axme.client")
 
 # The server holds a window open for ``wait_seconds``; allow this much more before the read
 # times out (keep-alive comments reset the timer).
@@ -16,6 +19,13 @@ STREAM_READ_GRACE_SECONDS = 15.0
 
 class StreamCutError(AxmeTransportError):
     """The connection dropped after the stream had opened (frames before it were delivered)."""
+
+
+class SSEEventTooLargeError(StreamCutError, AxmeResponseTooLargeError):
+    """A line or an event of the stream passed ``config.max_sse_event_bytes`` (``limit``); the
+    stream was closed there. The frames before it were delivered: resume from their ``seq``
+    (the observers read the rest from the events list, whose cap is
+    ``config.max_response_bytes``)."""
 
 
 class StreamingMixin(BaseClient):
@@ -36,9 +46,20 @@ class StreamingMixin(BaseClient):
         :class:`~django_axme.client.errors.AxmeAPIError` family before anything is yielded.
         A connection cut while reading raises :class:`StreamCutError` (after the frames
         received so far were yielded), a subclass of
-        :class:`AxmeTransportError`.
+        :class:`AxmeTransportError`; a line or event over ``config.max_sse_event_bytes``
+        raises :class:`SSEEventTooLargeError` (a :class:`StreamCutError`).
+
+        The window ends (returns) at its wall-clock deadline, ``wait_seconds +
+        timeout_seconds + connect_timeout_seconds`` after the attempt that opened it started,
+        whatever the server sends (keep-alives, a trickle, nothing): the socket is shut down
+        then.
         """
-        response = self._send(
+        window_seconds = (
+            float(wait_seconds)
+            + self._config.timeout_seconds
+            + self._config.connect_timeout_seconds
+        )
+        exchange = self._exchange(
             "GET",
             path,
             params=params,
@@ -48,17 +69,36 @@ class StreamingMixin(BaseClient):
             ),
             retryable=True,
             timeout=self._timeout(float(wait_seconds) + STREAM_READ_GRACE_SECONDS),
+            attempt_seconds=window_seconds,
             stream=True,
         )
-        frames = iter_frames(response, context=context)
+        deadline = exchange.deadline
+        frames = iter_frames(
+            exchange.response,
+            context=context,
+            max_event_bytes=self._config.max_sse_event_bytes,
+            deadline=deadline,
+        )
         try:
             while True:
+                if deadline.passed():
+                    logger.info("stream %s: window deadline reached; ending it", context)
+                    return
                 try:
                     frame = next(frames)
                 except StopIteration:
                     return
+                except SSELimitError as exc:
+                    raise SSEEventTooLargeError(
+                        f"stream {context} ended: {exc}", limit=exc.limit
+                    ) from None
                 except _TRANSPORT_ERRORS as exc:
+                    if deadline.passed():
+                        logger.info("stream %s: window deadline reached; ending it", context)
+                        return
+                    _scrub_traceback(exc)
                     raise StreamCutError(f"stream {context} was cut: {type(exc).__name__}") from exc
                 yield frame.data
         finally:
             frames.close()
+            deadline.cancel()

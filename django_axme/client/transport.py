@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
+import contextvars
+import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from django_axme import __version__
 from django_axme.client.config import AxmeClientConfig
+from django_axme.client.deadline import (
+    Deadline,
+    DeadlineAdapter,
+    deadline_scope,
+    start_deadline,
+)
 from django_axme.client.errors import (
     AxmeAPIError,
+    AxmeInvalidResponseError,
+    AxmeResponseTooLargeError,
     AxmeTransportError,
     error_from_response,
     parse_retry_after,
+    redact_secrets,
 )
 from django_axme.client.idempotency import operation_name, request_fingerprint
+from django_axme.client.limits import ACCEPT_ENCODING, read_body
 from django_axme.client.retry import (
     MUTATING_METHODS,
     READ_METHODS,
@@ -38,6 +52,89 @@ _TRANSPORT_ERRORS = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
+
+# An absolute time.monotonic() limit set by a caller around several calls (observe's
+# timeout_seconds): every attempt inside ends by then.
+_outer_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "django_axme_outer_deadline", default=None
+)
+
+
+@contextmanager
+def calls_end_by(monotonic_at: float | None) -> Iterator[None]:
+    """Inside the block, every HTTP attempt of this thread ends by ``monotonic_at``
+    (``time.monotonic()`` based; an earlier limit already in force wins). ``None``: no-op."""
+    if monotonic_at is None:
+        yield
+        return
+    current = _outer_deadline.get()
+    token = _outer_deadline.set(monotonic_at if current is None else min(current, monotonic_at))
+    try:
+        yield
+    finally:
+        _outer_deadline.reset(token)
+
+
+class _Secret(str):
+    """A header value (the API key, a bearer token) whose ``repr`` hides it.
+
+    Header dicts end up in the local variables of our frames and of requests/urllib3 frames;
+    error pages (Django's technical 500, ``AdminEmailHandler(include_html=True)``) print those
+    locals with ``repr``, so the value never shows there. ``str()`` and encoding still give
+    the real value, which is what goes on the wire."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+# Modules whose frames may hold the raw request (header bytes) in their locals.
+_LIBRARY_PREFIXES = ("requests", "urllib3", "http", "socket", "ssl", "responses")
+
+
+def _scrub_traceback(exc: BaseException) -> None:
+    """Clear the local variables of the finished library frames in ``exc``'s traceback and in
+    those of the exceptions chained to it (``__cause__``/``__context__``), so an error page
+    cannot print the request they were sending (headers with the key)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen or len(seen) > 64:
+            continue
+        seen.add(id(current))
+        tb: TracebackType | None = current.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            module = str(frame.f_globals.get("__name__", ""))
+            if module.split(".")[0] in _LIBRARY_PREFIXES:
+                with suppress(RuntimeError):  # a frame still executing keeps its locals
+                    frame.clear()
+            tb = tb.tb_next
+        todo.extend((current.__cause__, current.__context__))
+
+
+class _DeadlineExpired(requests.ConnectionError):
+    """The deadline cut the socket; what was read before (a status line and some headers, a
+    body that looks complete) is not trusted."""
+
+
+def _check_deadline(deadline: Deadline, response: requests.Response) -> None:
+    if deadline.expired:
+        response.close()
+        raise _DeadlineExpired(f"deadline of {deadline.seconds:.1f}s exceeded")
+
+
+@dataclass
+class _Exchange:
+    """A successful (status < 300) answer: ``body`` is the decoded body (``None`` when
+    streamed); ``deadline`` is still armed for a streamed body and must be cancelled by the
+    reader."""
+
+    response: requests.Response
+    body: bytes | None
+    deadline: Deadline
 
 
 class BaseClient:
@@ -65,6 +162,7 @@ class BaseClient:
             "User-Agent": f"{identity} {requests.utils.default_user_agent()}",
             CLIENT_HEADER: identity,
             "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,
         }
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -75,7 +173,7 @@ class BaseClient:
 
     def _build_session(self) -> requests.Session:
         session = requests.Session()
-        adapter = HTTPAdapter(
+        adapter = DeadlineAdapter(
             pool_connections=4, pool_maxsize=self._config.pool_maxsize, max_retries=0
         )
         session.mount("http://", adapter)
@@ -92,14 +190,15 @@ class BaseClient:
 
     # -- headers ---------------------------------------------------------------------------
     def _secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self._config.api_key, self._config.actor_token) if s)
+        return tuple(_Secret(s) for s in (self._config.api_key, self._config.actor_token) if s)
 
     def _auth_headers(self) -> dict[str, str]:
+        """The credential headers; every value is a :class:`_Secret` (masked ``repr``)."""
         if self._config.auth_style == "bearer":
-            return {"Authorization": f"Bearer {self._config.api_key}"}
-        headers = {"x-api-key": self._config.api_key}
+            return {"Authorization": _Secret("Bearer " + self._config.api_key)}
+        headers: dict[str, str] = {"x-api-key": _Secret(self._config.api_key)}
         if self._config.actor_token:
-            headers["Authorization"] = f"Bearer {self._config.actor_token}"
+            headers["Authorization"] = _Secret("Bearer " + self._config.actor_token)
         return headers
 
     def _trace_id(self, trace_id: str | None) -> str | None:
@@ -138,8 +237,16 @@ class BaseClient:
           replay is answered from the store without any network call; a successful answer is
           recorded there (a failure to record is logged, never raised).
 
-        Raises the :class:`~django_axme.client.errors.AxmeAPIError` family for HTTP errors and
-        :class:`~django_axme.client.errors.AxmeTransportError` when no answer came back.
+        Bounds: each attempt ends within ``config.attempt_deadline_seconds`` of wall-clock
+        time (headers and body included, however slowly the server sends), the whole call
+        within ``config.call_deadline_seconds`` (and within an enclosing
+        :func:`calls_end_by`); the decoded body is read up to ``config.max_response_bytes``.
+
+        Raises the :class:`~django_axme.client.errors.AxmeAPIError` family for HTTP errors,
+        :class:`~django_axme.client.errors.AxmeInvalidResponseError` for a 2xx body that is
+        not a JSON object, :class:`~django_axme.client.errors.AxmeResponseTooLargeError` for
+        a body over the cap and :class:`~django_axme.client.errors.AxmeTransportError` when
+        no answer came back in time.
         """
         method = method.upper()
         query: dict[str, Any] = {k: v for k, v in (params or {}).items() if v is not None}
@@ -167,7 +274,7 @@ class BaseClient:
             idempotency_key=idempotency_key if mutating else None,
             extra=headers,
         )
-        response = self._send(
+        exchange = self._exchange(
             method,
             path,
             params=query,
@@ -175,8 +282,9 @@ class BaseClient:
             headers=call_headers,
             retryable=retryable,
             timeout=self._timeout(),
+            attempt_seconds=self._config.attempt_deadline_seconds,
         )
-        result = self._decode(response)
+        result = self._decode(exchange.response, exchange.body or b"")
         if store is not None and operation is not None and fingerprint is not None:
             try:
                 store.record(caller_key or "", operation, fingerprint, result)
@@ -220,6 +328,133 @@ class BaseClient:
         """Wait before a retry (a method so tests can observe it)."""
         time.sleep(seconds)
 
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        headers: Mapping[str, str],
+        retryable: bool,
+        timeout: tuple[float, float],
+        attempt_seconds: float,
+        stream: bool = False,
+    ) -> _Exchange:
+        """Perform the HTTP exchange with the retry policy and return an answer with status
+        < 300; for ``stream=False`` its body is read (capped), for ``stream=True`` not.
+
+        Each attempt runs under a wall-clock :class:`~django_axme.client.deadline.Deadline`
+        of ``attempt_seconds`` (cut short by the call's own deadline,
+        ``(attempts) * attempt_seconds + max_retries * retry_backoff_max_seconds``, and by an
+        enclosing :func:`calls_end_by`); a wait before a retry that would pass those limits
+        is not taken (the error is raised instead). Errors raised here carry no request
+        headers in any frame's locals (see :func:`_scrub_traceback`).
+        """
+        url = f"{self._base_url}{path}"
+        attempts = self._retry_policy.attempts(retryable)
+        started = time.monotonic()
+        call_end = (
+            started
+            + attempts * attempt_seconds
+            + ((attempts - 1) * float(self._config.retry_backoff_max_seconds))
+        )
+        outer = _outer_deadline.get()
+        if outer is not None:
+            call_end = min(call_end, outer)
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            seconds = min(attempt_seconds, call_end - time.monotonic())
+            if seconds <= 0:
+                raise AxmeTransportError(
+                    f"{method} {path}: no time left for attempt {attempt + 1} of {attempts}"
+                )
+            deadline = start_deadline(seconds)
+            keep_deadline = False
+            try:
+                try:
+                    with deadline_scope(deadline):
+                        response = self._session.request(
+                            method,
+                            url,
+                            params=params or None,
+                            json=json_body,
+                            headers=dict(headers),
+                            timeout=timeout,
+                            stream=True,
+                            allow_redirects=False,
+                        )
+                        _check_deadline(deadline, response)
+                        status = response.status_code
+                        body: bytes | None = None
+                        if status < 300 and not stream and (method == "HEAD" or status == 204):
+                            body = b""  # no body, whatever Content-Length says
+                            response.close()
+                        elif status < 300 and not stream:
+                            try:
+                                body = read_body(
+                                    response, self._config.max_response_bytes, deadline=deadline
+                                )
+                            finally:
+                                response.close()
+                            _check_deadline(deadline, response)
+                except _TRANSPORT_ERRORS as exc:
+                    _scrub_traceback(exc)
+                    reason = type(exc).__name__
+                    if deadline.passed():
+                        reason = f"deadline of {deadline.seconds:.1f}s exceeded"
+                    delay = None if last else self._retry_policy.delay(attempt)
+                    if delay is not None and time.monotonic() + delay >= call_end:
+                        delay = None
+                    if delay is None:
+                        raise AxmeTransportError(
+                            f"{method} {path} failed: {reason} after {attempt + 1} attempt(s)"
+                        ) from exc
+                    logger.warning(
+                        "%s %s: %s, retrying in %.2fs (attempt %d/%d)",
+                        method,
+                        path,
+                        reason,
+                        delay,
+                        attempt + 1,
+                        attempts,
+                    )
+                    self._sleep(delay)
+                    continue
+                except AxmeResponseTooLargeError as exc:
+                    raise AxmeResponseTooLargeError(
+                        f"{method} {path}: {exc}", limit=exc.limit
+                    ) from None
+                if status < 300:
+                    logger.debug("%s %s -> %d", method, path, status)
+                    keep_deadline = stream
+                    return _Exchange(response, body, deadline)
+                if status < 400:
+                    raise self._redirect_error(response)
+                if retryable and not last and is_retryable_status(status):
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    delay = self._retry_policy.delay(attempt, retry_after)
+                    if delay is not None and time.monotonic() + delay < call_end:
+                        logger.warning(
+                            "%s %s -> HTTP %d, retrying in %.2fs (attempt %d/%d)",
+                            method,
+                            path,
+                            status,
+                            delay,
+                            attempt + 1,
+                            attempts,
+                        )
+                        response.close()
+                        self._sleep(delay)
+                        continue
+                with deadline_scope(deadline):
+                    error = self._error_for(response, deadline)
+                raise error
+            finally:
+                if not keep_deadline:
+                    deadline.cancel()
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _send(
         self,
         method: str,
@@ -232,65 +467,23 @@ class BaseClient:
         timeout: tuple[float, float],
         stream: bool = False,
     ) -> requests.Response:
-        """Perform the HTTP exchange with the retry policy; return a response with status < 400
-        (for ``stream=True`` its body is not read yet)."""
-        url = f"{self._base_url}{path}"
-        attempts = self._retry_policy.attempts(retryable)
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            try:
-                response = self._session.request(
-                    method,
-                    url,
-                    params=params or None,
-                    json=json_body,
-                    headers=dict(headers),
-                    timeout=timeout,
-                    stream=stream,
-                    allow_redirects=False,
-                )
-            except _TRANSPORT_ERRORS as exc:
-                delay = None if last else self._retry_policy.delay(attempt)
-                if delay is None:
-                    raise AxmeTransportError(
-                        f"{method} {path} failed: {type(exc).__name__}"
-                        f" after {attempt + 1} attempt(s)"
-                    ) from exc
-                logger.warning(
-                    "%s %s: %s, retrying in %.2fs (attempt %d/%d)",
-                    method,
-                    path,
-                    type(exc).__name__,
-                    delay,
-                    attempt + 1,
-                    attempts,
-                )
-                self._sleep(delay)
-                continue
-            status = response.status_code
-            if status < 300:
-                logger.debug("%s %s -> %d", method, path, status)
-                return response
-            if status < 400:
-                raise self._redirect_error(response)
-            if retryable and not last and is_retryable_status(status):
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                delay = self._retry_policy.delay(attempt, retry_after)
-                if delay is not None:
-                    logger.warning(
-                        "%s %s -> HTTP %d, retrying in %.2fs (attempt %d/%d)",
-                        method,
-                        path,
-                        status,
-                        delay,
-                        attempt + 1,
-                        attempts,
-                    )
-                    response.close()
-                    self._sleep(delay)
-                    continue
-            raise self._error_for(response)
-        raise AssertionError("unreachable")  # pragma: no cover
+        """:meth:`_exchange` under the configured attempt deadline, returning the response
+        only (kept for subclasses; the body of a ``stream=False`` answer is available as
+        ``response.content``)."""
+        exchange = self._exchange(
+            method,
+            path,
+            params=params,
+            json_body=json_body,
+            headers=headers,
+            retryable=retryable,
+            timeout=timeout,
+            attempt_seconds=self._config.attempt_deadline_seconds,
+            stream=stream,
+        )
+        if exchange.body is not None:
+            exchange.response._content = exchange.body
+        return exchange.response
 
     def _redirect_error(self, response: requests.Response) -> AxmeAPIError:
         """Redirects are never followed: ``requests`` would forward the ``x-api-key`` header
@@ -299,16 +492,26 @@ class BaseClient:
         response.close()
         return AxmeAPIError(
             response.status_code,
-            f"unexpected redirect to {location or 'an unnamed location'} (not followed; "
+            f"unexpected redirect to {location[:200] or 'an unnamed location'} (not followed; "
             "check BASE_URL)",
-            request_id=response.headers.get("x-request-id"),
-            trace_id=response.headers.get("x-trace-id"),
+            request_id=redact_secrets(response.headers.get("x-request-id"), self._secrets()),
+            trace_id=redact_secrets(response.headers.get("x-trace-id"), self._secrets()),
         )
 
-    def _error_for(self, response: requests.Response) -> AxmeAPIError:
+    def _error_for(
+        self, response: requests.Response, deadline: Deadline | None = None
+    ) -> AxmeAPIError:
+        """The error for an HTTP error answer; its body is read up to
+        ``config.max_response_bytes`` (a larger one is not read: the error then says so and
+        has ``body=None``). Secrets echoed by the gateway are redacted everywhere."""
+        limit = self._config.max_response_bytes
+        note = ""
         try:
-            content = response.content
-        except _TRANSPORT_ERRORS:
+            content = read_body(response, limit, what="error body", deadline=deadline)
+        except AxmeResponseTooLargeError:
+            content, note = b"", f" (error body larger than max_response_bytes={limit}; not read)"
+        except _TRANSPORT_ERRORS as exc:
+            _scrub_traceback(exc)
             content = b""
         finally:
             response.close()
@@ -316,7 +519,7 @@ class BaseClient:
             response.status_code,
             response.headers,
             content,
-            reason=response.reason or "",
+            reason=(response.reason or "") + note,
             redact=self._secrets(),
         )
         logger.info(
@@ -328,26 +531,18 @@ class BaseClient:
         )
         return error
 
-    def _decode(self, response: requests.Response) -> dict[str, Any]:
-        content = response.content
+    def _decode(self, response: requests.Response, content: bytes) -> dict[str, Any]:
+        """The JSON object of a 2xx body (``{}`` for an empty one); any other shape raises
+        :class:`~django_axme.client.errors.AxmeInvalidResponseError`."""
         if not content.strip():
             return {}
         try:
-            data = response.json()
-        except ValueError:
-            raise AxmeAPIError(
-                response.status_code,
-                "response body is not valid JSON",
-                body=None,
-                request_id=response.headers.get("x-request-id"),
-                trace_id=response.headers.get("x-trace-id"),
-            ) from None
+            data = json.loads(content)
+        except (ValueError, RecursionError):
+            raise AxmeInvalidResponseError("response body is not valid JSON") from None
         if not isinstance(data, dict):
-            raise AxmeAPIError(
-                response.status_code,
+            raise AxmeInvalidResponseError(
                 f"response body is a JSON {type(data).__name__}, expected an object",
-                body=data,
-                request_id=response.headers.get("x-request-id"),
-                trace_id=response.headers.get("x-trace-id"),
+                body=redact_secrets(data, self._secrets()),
             )
         return data

@@ -26,6 +26,7 @@ __all__ = ["EmulatorServer"]
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 128 * 1024 * 1024
+_ALLOWED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
 class RequestHandlerTarget(Protocol):
@@ -180,6 +181,26 @@ class _Handler(BaseHTTPRequestHandler):
             _close(frames)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
+
+    def _method_not_allowed(self) -> None:
+        """405 with an ``Allow`` header for any other method (TRACE, CONNECT, made-up ones),
+        where ``http.server`` would answer 501. The request body is not read, so the
+        connection is closed after the answer."""
+        self.close_connection = True
+        message = f"method {self.command[:32]} not allowed"
+        self._send(
+            EmulatorResponse.json(
+                405,
+                {"error": {"code": "method_not_allowed", "message": message}, "detail": message},
+                headers={"Allow": ", ".join(_ALLOWED_METHODS)},
+            )
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server looks up ``do_<METHOD>``; every method without one is refused with 405.
+        if name.startswith("do_"):
+            return self._method_not_allowed
+        raise AttributeError(name)
 
 
 def _close(frames: Iterator[bytes]) -> None:

@@ -42,11 +42,19 @@ class EmulatorError(Exception):
         self.extra = dict(extra or {})
 
     def body(self) -> dict[str, Any]:
-        """The documented error shape ``{"error": {"code", "message"}, "detail": message}``."""
+        """The documented error shape ``{"error": {"code", "message"}, "detail": message}``;
+        for a 422, ``detail`` is the OpenAPI ``HTTPValidationError`` array instead:
+        ``[{"loc": ["body", <field parts>...], "msg": message, "type": code}]``."""
         error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.field is not None:
             error["field"] = self.field
-        payload: dict[str, Any] = {"error": error, "detail": self.message}
+        detail: Any = self.message
+        if self.status == 422:
+            loc: list[str] = ["body"]
+            if self.field:
+                loc.extend(self.field.split("."))
+            detail = [{"loc": loc, "msg": self.message, "type": self.code}]
+        payload: dict[str, Any] = {"error": error, "detail": detail}
         payload.update(self.extra)
         return payload
 

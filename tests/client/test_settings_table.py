@@ -139,6 +139,7 @@ def test_bounds_are_inclusive_and_documented_maxima_hold() -> None:
         "RETRY_BACKOFF_MAX_SECONDS": 300,
         "POOL_MAXSIZE": 1000,
         "MAX_RESPONSE_BYTES": 1024**3,
+        "MAX_SSE_EVENT_BYTES": 1024**3,
         "IDEMPOTENCY_TTL_SECONDS": 30 * 86400,
         "RETENTION_DAYS": 36500,
         "PRUNE_BATCH_SIZE": 10000,

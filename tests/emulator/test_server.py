@@ -158,3 +158,23 @@ def test_cli_rejects_bad_agent_spec():
     )
     assert result.returncode == 2
     assert "unknown agent script 'dance'" in result.stderr
+
+
+def test_unknown_methods_get_405_and_422_detail_is_the_openapi_array():
+    with Emulator() as emulator, EmulatorServer(emulator) as server:
+        for method in ("TRACE", "CONNECT", "PROPFIND", "BREW"):
+            r = requests.request(method, f"{server.url}/v1/intents")
+            assert r.status_code == 405, method
+            assert r.json()["error"]["code"] == "method_not_allowed"
+            assert "TRACE" not in r.headers["Allow"] and "GET" in r.headers["Allow"]
+        # the server still answers after those
+        assert requests.get(f"{server.url}/health").status_code == 200
+        r = requests.post(
+            f"{server.url}/v1/intents",
+            json=intent_body(WORKER, intent_type="Not A Type"),
+            headers=headers(emulator.api_key),
+        )
+        assert r.status_code == 422
+        (item,) = r.json()["detail"]  # HTTPValidationError in tests/data/axme/openapi
+        assert item["loc"] == ["body", "intent_type"]
+        assert set(item) == {"loc", "msg", "type"} and item["msg"].startswith("intent_type")

@@ -172,9 +172,10 @@ def test_policy_cas_and_validation(gw):
     )
     assert stale.status == 409 and stale.body["policy_generation"] == 1
     empty = call(gw, "POST", f"/v1/intents/{iid}/policy", {})
-    assert empty.status == 422 and "grants_patch" in empty.body["detail"]
+    assert empty.status == 422 and "grants_patch" in empty.body["error"]["message"]
+    assert empty.body["detail"][0]["loc"] == ["body", "grants_patch"]
     bad = call(gw, "POST", f"/v1/intents/{iid}/controls", {"controls_patch": []})
-    assert bad.status == 422 and "controls_patch" in bad.body["detail"]
+    assert bad.status == 422 and "controls_patch" in bad.body["detail"][0]["msg"]
     gw.resolve(iid, "COMPLETED")
     assert (
         call(

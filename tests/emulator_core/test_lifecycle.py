@@ -266,9 +266,10 @@ def test_human_task_and_resume(gw):
         "name": "Approve spend",
     }
     bad = call(gw, "POST", f"/v1/intents/{iid}/resume", {"task_result": {"outcome": "maybe"}})
-    assert bad.status == 422 and "task_result.outcome" in bad.body["detail"]
+    assert bad.status == 422 and "task_result.outcome" in bad.body["error"]["message"]
+    assert bad.body["detail"][0]["loc"] == ["body", "task_result", "outcome"]
     bad = call(gw, "POST", f"/v1/intents/{iid}/resume", {"task_result": {"outcome": "approve"}})
-    assert bad.status == 422 and "task_result.comment" in bad.body["detail"]
+    assert bad.status == 422 and "task_result.comment" in bad.body["error"]["message"]
     ok = call(
         gw,
         "POST",

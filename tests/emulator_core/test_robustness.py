@@ -90,8 +90,14 @@ def test_malformed_bodies(gw, raw, status):
 def test_create_validation_names_the_field(gw, field, value, status):
     answer = call(gw, "POST", "/v1/intents", intent_body(**{field: value}))
     assert answer.status == status
-    assert answer.body["detail"].startswith(field)
+    assert answer.body["error"]["message"].startswith(field)
     assert answer.body["error"]["field"].startswith(field)
+    if status == 422:  # the OpenAPI HTTPValidationError: an array of {loc, msg, type}
+        (item,) = answer.body["detail"]
+        assert item["loc"][0] == "body" and item["loc"][1] == field
+        assert item["msg"].startswith(field) and item["type"] == "validation_error"
+    else:
+        assert answer.body["detail"].startswith(field)
 
 
 def test_missing_required_fields(gw):
@@ -100,7 +106,9 @@ def test_missing_required_fields(gw):
         del body[field]
         answer = call(gw, "POST", "/v1/intents", body)
         assert answer.status == 422
-        assert answer.body["detail"] == f"{field}: field required"
+        assert answer.body["detail"] == [
+            {"loc": ["body", field], "msg": f"{field}: field required", "type": "validation_error"}
+        ]
 
 
 def test_unknown_route_and_method(gw):
