@@ -478,6 +478,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Allow deleting mirror rows in the admin (with the delete permission).",
         _ADMIN,
     ),
+    Setting(
+        "ADAPTER",
+        "django_axme.adapter.DefaultAxmeAdapter",
+        STR,
+        "Dotted path of the adapter class (actor of admin mutations, deciding identity).",
+        _ADMIN,
+    ),
 )
 
 #: The table by name.
