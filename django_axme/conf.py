@@ -21,6 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from django_axme.client.errors import AxmeError
 from django_axme.settings_table import SETTINGS, first_problem
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,8 +35,9 @@ logger = logging.getLogger("django_axme")
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
 
 
-class AxmeSettingsError(ImproperlyConfigured, ValueError):
-    """``settings.AXME`` holds a value django-axme refuses; the message names the key to fix."""
+class AxmeSettingsError(ImproperlyConfigured, AxmeError, ValueError):
+    """``settings.AXME`` holds a value django-axme refuses; the message names the key to fix.
+    (An ``ImproperlyConfigured``, an ``AxmeError`` and a ``ValueError``.)"""
 
 
 def _user_settings() -> dict[str, Any]:

@@ -46,7 +46,10 @@ __all__ = [
     "AxmeTransportError",
     "AxmeValidationError",
     "DecisionConflict",
+    "IntentWaitError",
+    "IntentWaitTimeout",
     "InvalidDecision",
+    "StalePolicyGenerationError",
 ]
 
 
@@ -77,3 +80,17 @@ class DecisionConflict(AxmeError):
 class InvalidDecision(AxmeError, ValueError):
     """A decision that cannot be recorded as given (unknown decision, outcome not allowed,
     missing required note). The message names the problem."""
+
+
+class IntentWaitError(AxmeError, RuntimeError):
+    """``wait_for_intent`` cannot succeed: the intent ended in a status it does not wait for,
+    or it is unknown to the gateway. (Also a ``RuntimeError``, as it always was.)"""
+
+
+class IntentWaitTimeout(IntentWaitError, TimeoutError):
+    """``wait_for_intent`` gave up after its ``timeout``."""
+
+
+class StalePolicyGenerationError(AxmeError, RuntimeError):
+    """A controls/policy update kept meeting a newer ``policy_generation`` and gave up.
+    (Also a ``RuntimeError``, as it always was.)"""

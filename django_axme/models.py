@@ -13,6 +13,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from django_axme.querysets import IntentQuerySet, SyncCursorQuerySet
+
 
 class IntentStatus(models.TextChoices):
     CREATED = "CREATED", _("Created")
@@ -145,6 +147,8 @@ class Intent(models.Model):
     last_heard_at = models.DateTimeField(_("last heard from the gateway"), null=True, blank=True)
     observer_lease_until = models.DateTimeField(_("observer lease until"), null=True, blank=True)
     observer_token = models.CharField(_("observer token"), max_length=64, blank=True)
+
+    objects = IntentQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("intent")
@@ -357,6 +361,8 @@ class SyncCursor(models.Model):
     name = models.CharField(_("name"), max_length=255, unique=True)
     value = models.CharField(_("value"), max_length=255, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = SyncCursorQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("sync cursor")

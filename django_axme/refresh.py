@@ -1,133 +1,20 @@
-"""Fetch from the gateway and hand what was read to the one writer (:mod:`django_axme.sync`).
-
-Every path that re-reads remote state (the observer's fallback, the reconcile sweep,
-``sync_inbox``, ``manage.py axme_sync`` and the admin's "Refresh from AXME" buttons) goes
-through these two functions, so they agree on paging, on cursors and on the order in which an
-inbox thread and its intent are read.
-"""
+"""Moved to :mod:`django_axme.services.refresh`; this import path keeps working (the same
+objects)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from django_axme.services.refresh import (
+    MAX_EVENT_PAGES,
+    RefreshedIntent,
+    ingest_inbox_thread,
+    refresh_intent,
+    refresh_thread,
+)
 
-from django_axme import sync
-from django_axme.exceptions import AxmeAPIError, AxmeNotFoundError
-from django_axme.models import Approval, Intent
-from django_axme.sync.approvals import intent_waits_for_human, thread_asks_for_human
-from django_axme.sync.remote import MAX_DB_INT, storable_id
-
-logger = logging.getLogger("django_axme.sync")
-
-__all__ = ["MAX_EVENT_PAGES", "RefreshedIntent", "ingest_inbox_thread", "refresh_intent"]
-
-#: Safety bound on event pages fetched for one intent in one refresh.
-MAX_EVENT_PAGES = 1000
-
-
-@dataclass(frozen=True)
-class RefreshedIntent:
-    """What one :func:`refresh_intent` call did: the mirror row after it, events stored and
-    transitions applied (each transition was signalled once, after commit)."""
-
-    intent: Intent
-    stored: int
-    transitions: int
-
-
-def _valid_seqs(events: Iterable[Any]) -> list[int]:
-    """The seqs the writer stores (integers in ``1..2**31 - 1``); others are skipped by it."""
-    return [
-        e["seq"]
-        for e in events
-        if isinstance(e, Mapping)
-        and isinstance(e.get("seq"), int)
-        and not isinstance(e["seq"], bool)
-        and 1 <= e["seq"] <= MAX_DB_INT
-    ]
-
-
-def refresh_intent(client: Any, intent_id: str, *, since: int | None = None) -> RefreshedIntent:
-    """Read one intent (snapshot, then its events after ``since``) into the mirror.
-
-    ``since`` defaults to the mirror's stored cursor (``last_seq``; 0 for an intent not
-    mirrored yet). The gateway answers every event after ``since`` at once (two calls in
-    all); an answer that says ``has_more`` is followed by the next page, each page ingested in
-    its own transaction, so a failure midway keeps what was stored. Idempotent. Raises the
-    client's errors (the caller decides what is transient).
-    """
-    if since is None:
-        since = (
-            Intent.objects.filter(intent_id=intent_id).values_list("last_seq", flat=True).first()
-            or 0
-        )
-    row = sync.ingest_intent(client.get_intent(intent_id))
-    stored = transitions = 0
-    for _page in range(MAX_EVENT_PAGES):
-        answer = client.list_intent_events(intent_id, since=since or None)
-        events = answer.get("events") if isinstance(answer, Mapping) else None
-        if not isinstance(events, list):
-            logger.warning("intent %s: events answer without an 'events' list", intent_id)
-            break
-        if not events:
-            break
-        result = sync.ingest_events(row, events)
-        stored += result.stored
-        transitions += len(result.transitions)
-        row = result.intent
-        top = max(_valid_seqs(events), default=since)
-        if top <= since or not answer.get("has_more"):
-            break
-        since = top
-    return RefreshedIntent(row, stored, transitions)
-
-
-def _mirror_disagrees(intent: Intent, thread: Mapping[str, Any]) -> bool:
-    return intent_waits_for_human(intent) != thread_asks_for_human(thread)
-
-
-def _unreadable(exc: AxmeAPIError) -> bool:
-    """The gateway will not show this intent to us (unknown to it, or not ours to read)."""
-    return isinstance(exc, AxmeNotFoundError) or getattr(exc, "status_code", None) == 403
-
-
-def ingest_inbox_thread(client: Any, thread: Mapping[str, Any]) -> Approval | None:
-    """Mirror an inbox thread, reading its intent first when the mirror is behind the thread.
-
-    The mirrored intent decides whether a thread waits for a human
-    (:func:`django_axme.sync.ingest_thread`), but the inbox and the event stream are read
-    separately, so the thread may be newer than the mirror: it shows a human task while the
-    mirror still says ``IN_PROGRESS``, or it is done while the mirror still waits. When the
-    two disagree and the mirrored intent is open, the intent's new events are read first
-    (one snapshot and one events call); the gateway writes the event before the thread, so the
-    mirror is then at least as new as the thread. A thread asking for a human whose intent is
-    not mirrored yet has its intent mirrored first, so the approval links to it. Otherwise
-    (the thread agrees with the mirror, or is no approval) it costs no call.
-
-    An intent the gateway will not show (404, 403) is logged and the thread is judged on its
-    own; other client errors are raised before the thread is written, so a caller that retries
-    loses nothing. A thread whose ``intent_id`` cannot be stored (see
-    :func:`django_axme.sync.ingest_thread`) costs no call either.
-    """
-    intent_id = storable_id(thread.get("intent_id")) if isinstance(thread, Mapping) else None
-    if intent_id is not None:
-        intent = Intent.objects.filter(intent_id=intent_id).first()
-        if intent is None:
-            stale = thread_asks_for_human(thread)
-        else:
-            stale = not intent.is_terminal and _mirror_disagrees(intent, thread)
-        if stale:
-            try:
-                refresh_intent(client, intent_id, since=intent.last_seq if intent else 0)
-            except AxmeAPIError as exc:
-                if not _unreadable(exc):
-                    raise
-                logger.warning(
-                    "inbox thread %s: the gateway does not show its intent %s (%s)",
-                    thread.get("thread_id"),
-                    intent_id,
-                    exc,
-                )
-    return sync.ingest_thread(thread)
+__all__ = [
+    "MAX_EVENT_PAGES",
+    "RefreshedIntent",
+    "ingest_inbox_thread",
+    "refresh_intent",
+    "refresh_thread",
+]

@@ -89,6 +89,16 @@ CONTRACTS = [
         ("django_axme.admin", "django_axme.tasks", "django_axme.management", "celery"),
         "services are shared by every front end and know none of them",
     ),
+    Contract(
+        "django_axme.tasks",
+        ("django_axme.admin", "django_axme.management"),
+        "tasks are a front end: they call services and sync, never the admin",
+    ),
+    Contract(
+        "django_axme.querysets",
+        ("django_axme.sync", "django_axme.tasks", "django_axme.admin", "django_axme.services"),
+        "the query vocabulary is part of the models and reads only",
+    ),
 ]
 
 
@@ -103,8 +113,7 @@ def _files_of(layer: str) -> list[Path]:
 @pytest.mark.parametrize("contract", CONTRACTS, ids=[c.layer for c in CONTRACTS])
 def test_layer_imports_nothing_it_must_not(contract: Contract) -> None:
     files = _files_of(contract.layer)
-    if contract.layer != "django_axme.services":
-        assert files, f"no source found for {contract.layer}"
+    assert files, f"no source found for {contract.layer}"
     breaches = []
     for path in files:
         module = _module_name(path)
@@ -139,3 +148,22 @@ def test_client_and_emulator_core_load_without_django() -> None:
         check=True,
     )
     assert result.stdout.strip() == "", f"Django modules loaded: {result.stdout.strip()}"
+
+
+#: Modules allowed past the size limit: the emulator (a separate program) and the client
+#: families. ``client.transport`` is listed until it is split: another branch is changing it.
+SIZE_EXEMPT = ("django_axme.emulator", "django_axme.client.families")
+SIZE_PENDING = {"django_axme.client.transport"}
+MAX_LINES = 500
+
+
+def test_no_module_is_over_the_size_limit() -> None:
+    over = []
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        module = _module_name(path)
+        if any(_within(module, exempt) for exempt in SIZE_EXEMPT) or module in SIZE_PENDING:
+            continue
+        lines = len(path.read_text(encoding="utf-8").splitlines())
+        if lines > MAX_LINES:
+            over.append(f"{module}: {lines} lines")
+    assert not over, over

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.translation import gettext
 
 from django_axme.admin.operations import OperationResult
+from django_axme.client.errors import AxmeError
 from django_axme.conf import get_setting
 
 CSS = "django_axme/admin.css"
@@ -127,7 +128,7 @@ class AuditModelAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(self.change_url(obj))
 
 
-class MethodNotAllowed(Exception):
+class MethodNotAllowed(AxmeError):
     """Raised by :meth:`AuditModelAdmin.require`; :meth:`~AuditModelAdmin.wrap_view` answers 405."""
 
     def __init__(self, allowed: list[str]) -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from django_axme.models import TERMINAL_STATUSES
+from django_axme.querysets import IntentQuerySet
 
 
 class OpenClosedFilter(admin.SimpleListFilter):
@@ -24,9 +24,9 @@ class OpenClosedFilter(admin.SimpleListFilter):
 
     def queryset(self, request: Any, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
         if self.value() == "1":
-            return queryset.exclude(status__in=TERMINAL_STATUSES)
+            return cast(IntentQuerySet, queryset).open()
         if self.value() == "0":
-            return queryset.filter(status__in=TERMINAL_STATUSES)
+            return cast(IntentQuerySet, queryset).terminal()
         return queryset
 
 

@@ -1,14 +1,13 @@
-"""Remote operations the admin offers on intents and approvals.
+"""Remote operations the admin offers on intents and approvals: thin callers of
+:mod:`django_axme.services` that turn each result into the sentence to show.
 
-Each function makes the client call(s), hands what the gateway answered to the one writer
-(``django_axme.sync``) and returns an :class:`OperationResult` carrying the sentence to show.
-Expected remote failures (gateway down, 4xx) become a failed result, never an exception: an
-admin page shows a message, not a 500. Nothing here writes a model directly.
+Expected remote failures (gateway down, 4xx) become a failed :class:`OperationResult`, never
+an exception: an admin page shows a message, not a 500. Nothing here writes a model or calls
+the client directly.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,13 +17,32 @@ from django.contrib import messages
 from django.utils.translation import gettext as _
 
 from django_axme.models import Approval, Intent
+from django_axme.services import results
+from django_axme.services.controls import STALE_POLICY_REASON
+from django_axme.services.inbox import inbox_owners
 
 if TYPE_CHECKING:  # pragma: no cover
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 logger = logging.getLogger("django_axme.admin")
 
-STALE_POLICY_REASON = "stale_policy_generation"
+__all__ = [
+    "STALE_POLICY_REASON",
+    "OperationResult",
+    "actor_for",
+    "cancel_intent",
+    "inbox_owners",
+    "refresh_approval",
+    "refresh_inbox",
+    "refresh_intent",
+    "refresh_intents",
+    "resume_intent",
+    "start_observing",
+    "update_controls",
+]
+
+#: Prefix of the idempotency keys of admin operations.
+KEY_PREFIX = "django-axme-admin"
 
 
 @dataclass(frozen=True)
@@ -42,41 +60,37 @@ class OperationResult:
 
 
 def actor_for(user: AbstractBaseUser | AnonymousUser) -> str:
-    """The ``actor`` string sent with admin-initiated mutations (3 to 255 characters)."""
-    return f"django-admin:{user.get_username() or 'unknown'}"[:255]
+    """The ``actor`` string sent with admin-initiated mutations (3 to 255 characters):
+    ``get_adapter().actor_for(user)`` (default ``"django-admin:<username>"``)."""
+    from django_axme.adapter import get_adapter
+
+    return get_adapter().actor_for(user)[:255]
 
 
-def _key(intent: Intent, operation: str, *parts: object) -> str:
-    """A deterministic idempotency key for one admin operation with the same inputs."""
-    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:24]
-    return f"django-axme-admin:{operation}:{intent.intent_id}:{digest}"
+def _client() -> Any:
+    from django_axme import get_client
+
+    return get_client()
 
 
-def _remote_error(action: str, exc: Exception) -> OperationResult:
+def _remote_error(action: str, exc: BaseException | None) -> OperationResult:
     logger.warning("admin %s failed: %s", action, exc)
     return OperationResult.failure(
         _("%(action)s failed: %(error)s") % {"action": action, "error": exc}
     )
 
 
-def _sync_intent(intent_id: str, since: int) -> Intent:
-    """Fetch the remote intent and its events after ``since`` and hand them to the one writer."""
-    from django_axme import get_client
-    from django_axme.refresh import refresh_intent as fetch_intent
-
-    return fetch_intent(get_client(), intent_id, since=since).intent
-
-
 def refresh_intent(intent: Intent) -> OperationResult:
     """Re-read the intent and its new events from AXME into the mirror (idempotent)."""
     from django_axme.exceptions import AxmeError
+    from django_axme.services.refresh import refresh_intent as fetch_intent
 
     if not intent.intent_id:
         return OperationResult.failure(
             _("This intent has not been sent to AXME yet; there is nothing to refresh.")
         )
     try:
-        fresh = _sync_intent(intent.intent_id, intent.last_seq)
+        fresh = fetch_intent(_client(), intent.intent_id, since=intent.last_seq).intent
     except AxmeError as exc:
         return _remote_error(_("Refresh from AXME"), exc)
     return OperationResult(
@@ -130,85 +144,67 @@ def start_observing(intents: Iterable[Intent]) -> OperationResult:
 def cancel_intent(
     intent: Intent, *, reason: str, user: AbstractBaseUser | AnonymousUser
 ) -> OperationResult:
-    """Cancel the intent on AXME (resolve with status CANCELED and the reason), then refresh."""
-    from django_axme import get_client
-    from django_axme.exceptions import AxmeConflictError, AxmeError
+    """Cancel the intent on AXME (resolve with status CANCELED and the reason), then refresh
+    (:func:`django_axme.services.intents.cancel_intent`)."""
+    from django_axme.services.intents import cancel_intent as cancel
 
     assert intent.intent_id
-    try:
-        get_client().resolve_intent(
-            intent.intent_id,
-            {"status": "CANCELED", "reason": reason, "actor": actor_for(user)},
-            owner_agent=intent.owner_agent or None,
-            idempotency_key=_key(intent, "cancel", reason),
-        )
-    except AxmeConflictError as exc:
-        refresh_intent(intent)
+    result = cancel(
+        _client(),
+        intent.intent_id,
+        reason=reason,
+        actor=actor_for(user),
+        owner_agent=intent.owner_agent or None,
+        idempotency_key=results.operation_key(KEY_PREFIX, "cancel", intent.intent_id, reason),
+    )
+    if result.status == results.REFUSED:
         return OperationResult(
             False,
-            _("AXME refused to cancel: the intent is already closed (%(error)s).") % {"error": exc},
+            _("AXME refused to cancel: the intent is already closed (%(error)s).")
+            % {"error": result.error},
             messages.WARNING,
         )
-    except AxmeError as exc:
-        return _remote_error(_("Cancel"), exc)
-    refresh_intent(intent)
+    if result.status == results.FAILED:
+        return _remote_error(_("Cancel"), result.error)
     return OperationResult(True, _("Intent canceled on AXME."))
 
 
 def resume_intent(
     intent: Intent, *, reason: str, user: AbstractBaseUser | AnonymousUser
 ) -> OperationResult:
-    """Resume a waiting intent (approving its current step), then refresh the mirror."""
-    from django_axme import get_client
-    from django_axme.exceptions import AxmeConflictError, AxmeError
+    """Resume a waiting intent (approving its current step), then refresh the mirror
+    (:func:`django_axme.services.intents.resume_intent`)."""
+    from django_axme.services.intents import resume_intent as resume
 
     assert intent.intent_id
-    body: dict[str, Any] = {"approve_current_step": True, "actor": actor_for(user)}
-    if reason:
-        body["reason"] = reason
-    if intent.policy_generation is not None:
-        body["expected_policy_generation"] = intent.policy_generation
-    try:
-        answer = get_client().resume_intent(
-            intent.intent_id,
-            body,
-            owner_agent=intent.owner_agent or None,
-            idempotency_key=_key(intent, "resume", intent.last_seq, reason),
-        )
-    except AxmeConflictError as exc:
-        refresh_intent(intent)
+    result = resume(
+        _client(),
+        intent.intent_id,
+        actor=actor_for(user),
+        reason=reason,
+        expected_generation=intent.policy_generation,
+        owner_agent=intent.owner_agent or None,
+        idempotency_key=results.operation_key(
+            KEY_PREFIX, "resume", intent.intent_id, intent.last_seq, reason
+        ),
+    )
+    if result.status == results.FAILED:
+        return _remote_error(_("Resume"), result.error)
+    if result.status == results.REFUSED and result.error is not None:
         return OperationResult(
             False,
             _("AXME refused to resume: %(error)s. The page shows the current state.")
-            % {"error": exc},
+            % {"error": result.error},
             messages.WARNING,
         )
-    except AxmeError as exc:
-        return _remote_error(_("Resume"), exc)
-    refresh_intent(intent)
-    if isinstance(answer, Mapping) and answer.get("applied") is False:
+    if result.status == results.REFUSED:
         return OperationResult(
             False,
             _("AXME did not resume the intent (%(reason)s).")
-            % {"reason": answer.get("reason") or _("no reason given")},
+            % {"reason": result.reason or _("no reason given")},
             messages.WARNING,
         )
     return OperationResult(True, _("Intent resumed."))
-
-
-def _stale_result(intent: Intent, expected: int | None, current: Any) -> OperationResult:
-    refresh_intent(intent)
-    return OperationResult(
-        False,
-        _(
-            "Nothing was changed: someone updated this intent's controls after you opened the "
-            "form (you edited policy generation %(expected)s, AXME is now at %(current)s). "
-            "The form below shows the current values; check them and submit again."
-        )
-        % {"expected": expected, "current": current if current is not None else "?"},
-        messages.WARNING,
-        {"stale": True},
-    )
 
 
 def update_controls(
@@ -220,128 +216,95 @@ def update_controls(
     reason: str,
     user: AbstractBaseUser | AnonymousUser,
 ) -> OperationResult:
-    """Apply a controls patch and a retry-envelope patch with compare-and-set on the generation.
+    """Apply a controls patch and a retry-envelope patch with compare-and-set on the
+    generation (:func:`django_axme.services.controls.update_controls`).
 
-    The envelope (retries) goes through ``update_intent_policy`` and the rest through
-    ``update_intent_controls``; each call carries ``expected_policy_generation`` (the second one
-    the generation the first returned). A stale generation, in either the 409 or the
-    ``applied: false`` form, is explained to the user, never raised.
+    A stale generation (HTTP 409 ``stale_policy_generation`` or ``applied: false`` with that
+    reason) is explained to the user, with ``data={"stale": True}``; any other refusal (another
+    409, another ``applied: false``) says what AXME answered. Never raises for a remote error.
     """
-    from django_axme import get_client
-    from django_axme.exceptions import AxmeConflictError, AxmeError
+    from django_axme.services.controls import update_controls as update
 
     assert intent.intent_id
-    client = get_client()
-    generation = expected_generation
-    calls: list[tuple[Any, dict[str, Any]]] = []
-    common = {"actor": actor_for(user)}
-    if reason:
-        common["reason"] = reason
-    if envelope_patch:
-        calls.append((client.update_intent_policy, {"envelope_patch": dict(envelope_patch)}))
-    if controls_patch:
-        calls.append((client.update_intent_controls, {"controls_patch": dict(controls_patch)}))
-    if not calls:
+    result = update(
+        _client(),
+        intent.intent_id,
+        controls_patch=controls_patch,
+        envelope_patch=envelope_patch,
+        expected_generation=expected_generation,
+        actor=actor_for(user),
+        reason=reason,
+        owner_agent=intent.owner_agent or None,
+        key_prefix=KEY_PREFIX,
+    )
+    if result.status == results.STALE:
+        current = result.current_generation
+        return OperationResult(
+            False,
+            _(
+                "Nothing was changed: someone updated this intent's controls after you opened "
+                "the form (you edited policy generation %(expected)s, AXME is now at "
+                "%(current)s). The form below shows the current values; check them and "
+                "submit again."
+            )
+            % {"expected": expected_generation, "current": current if current is not None else "?"},
+            messages.WARNING,
+            {"stale": True},
+        )
+    if result.status == results.REFUSED and result.reason == "nothing to change":
         return OperationResult(False, _("Nothing to change."), messages.INFO)
-    for call, body in calls:
-        body = {**body, **common}
-        if generation is not None:
-            body["expected_policy_generation"] = generation
-        try:
-            answer = call(
-                intent.intent_id,
-                body,
-                owner_agent=intent.owner_agent or None,
-                idempotency_key=_key(intent, "controls", generation, sorted(body.items())),
-            )
-        except AxmeConflictError as exc:
-            body_data = getattr(exc, "body", None)
-            current = body_data.get("policy_generation") if isinstance(body_data, dict) else None
-            return _stale_result(intent, generation, current)
-        except AxmeError as exc:
-            return _remote_error(_("Updating the controls"), exc)
-        if isinstance(answer, Mapping) and answer.get("applied") is False:
-            if answer.get("reason") == STALE_POLICY_REASON:
-                return _stale_result(intent, generation, answer.get("policy_generation"))
-            refresh_intent(intent)
-            return OperationResult(
-                False,
-                _("AXME did not apply the change (%(reason)s).")
-                % {"reason": answer.get("reason") or _("no reason given")},
-                messages.WARNING,
-            )
-        if isinstance(answer, Mapping) and isinstance(answer.get("policy_generation"), int):
-            generation = answer["policy_generation"]
-    refresh_intent(intent)
+    if result.status == results.REFUSED:
+        return OperationResult(
+            False,
+            _("AXME did not apply the change (%(reason)s).")
+            % {"reason": result.reason or _("no reason given")},
+            messages.WARNING,
+        )
+    if result.status == results.FAILED:
+        return _remote_error(_("Updating the controls"), result.error)
     return OperationResult(
         True,
-        _("Controls updated (policy generation %(generation)s).") % {"generation": generation},
+        _("Controls updated (policy generation %(generation)s).")
+        % {"generation": result.current_generation},
     )
 
 
 def refresh_approval(approval: Approval) -> OperationResult:
-    """Re-read the approval's inbox thread (and its intent, when known) into the mirror."""
-    from django_axme import get_client, sync
+    """Re-read the approval's inbox thread (and its intent, when known) into the mirror
+    (:func:`django_axme.services.refresh.refresh_thread`)."""
     from django_axme.exceptions import AxmeError
+    from django_axme.services.refresh import refresh_thread
 
     try:
-        answer = get_client().get_inbox_thread(
-            approval.thread_id, owner_agent=approval.owner_agent or None
-        )
-        thread = answer.get("thread", answer) if isinstance(answer, Mapping) else {}
-        sync.ingest_thread(thread)
-        intent_id = approval.remote_intent_id or (approval.intent and approval.intent.intent_id)
-        if intent_id:
-            last_seq = approval.intent.last_seq if approval.intent else 0
-            _sync_intent(intent_id, last_seq)
+        refresh_thread(_client(), approval)
     except AxmeError as exc:
         return _remote_error(_("Refresh from AXME"), exc)
     return OperationResult(True, _("Refreshed from AXME."))
 
 
-def inbox_owners() -> list[str]:
-    """The owner agents whose inboxes the admin reads (``INBOX_OWNER_AGENTS``, else default)."""
-    from django_axme.conf import get_setting
-
-    owners = [o for o in (get_setting("INBOX_OWNER_AGENTS") or []) if o]
-    if not owners and get_setting("DEFAULT_OWNER_AGENT"):
-        owners = [get_setting("DEFAULT_OWNER_AGENT")]
-    return owners
-
-
 def refresh_inbox() -> OperationResult:
-    """Read every configured owner's inbox and mirror the threads that wait for a human.
+    """Read the inboxes of :func:`django_axme.services.inbox.inbox_owners` (the same owners
+    and the same changes feed and cursors as the ``sync_inbox`` task and ``axme_sync
+    --inbox``) and mirror the threads that wait for a human.
 
-    Each thread goes through :func:`django_axme.refresh.ingest_inbox_thread`, which reads the
-    thread's intent first when the mirror and the thread disagree (the mirrored intent is what
-    says whether a thread still waits for a human). Idempotent; costs one call per owner plus
-    two per thread that is ahead of the mirror. A thread whose intent the gateway no longer
-    knows is logged and does not stop the others.
+    Each thread goes through :func:`django_axme.services.refresh.ingest_inbox_thread`, which
+    reads the thread's intent first when the mirror and the thread disagree. Idempotent. A
+    thread whose intent the gateway no longer knows is logged and does not stop the others.
     """
-    from django_axme import get_client
     from django_axme.exceptions import AxmeError
-    from django_axme.refresh import ingest_inbox_thread
+    from django_axme.services.inbox import sync_inbox
 
     owners = inbox_owners()
     if not owners:
         return OperationResult.failure(
             _("No inbox to read: set AXME['INBOX_OWNER_AGENTS'] (or DEFAULT_OWNER_AGENT).")
         )
-    client = get_client()
-    mirrored = 0
     try:
-        for owner in owners:
-            answer = client.list_inbox(owner_agent=owner)
-            threads = answer.get("threads", []) if isinstance(answer, Mapping) else []
-            for thread in threads:
-                if not isinstance(thread, Mapping):
-                    continue
-                if ingest_inbox_thread(client, thread) is not None:
-                    mirrored += 1
+        done = sync_inbox(_client(), owners)
     except AxmeError as exc:
         return _remote_error(_("Reading the AXME inbox"), exc)
     return OperationResult(
         True,
         _("Inbox read for %(owners)s: %(count)s approval(s) mirrored.")
-        % {"owners": ", ".join(owners), "count": mirrored},
+        % {"owners": ", ".join(owners), "count": done.approval_count},
     )

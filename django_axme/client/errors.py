@@ -11,6 +11,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from django_axme.client.retry import is_retryable_status
+
 __all__ = [
     "AxmeAPIError",
     "AxmeAuthError",
@@ -39,6 +41,13 @@ _MAX_MESSAGE_CHARS = 500
 class AxmeError(Exception):
     """Base class of every error raised by the client."""
 
+    @property
+    def retryable(self) -> bool:
+        """Whether the same call may succeed if made again later, by the rule the client's
+        own retries follow (:func:`django_axme.client.retry.is_retryable_status`): ``False``
+        here; HTTP errors answer from their status, transport errors ``True``."""
+        return False
+
 
 class AxmeAPIError(AxmeError):
     """The API answered with an HTTP error status.
@@ -65,6 +74,11 @@ class AxmeAPIError(AxmeError):
         self.request_id = request_id
         self.trace_id = trace_id
         self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        """408, 429 and 5xx other than 501/505: the statuses the client itself retries."""
+        return is_retryable_status(self.status_code)
 
 
 AxmeHttpError = AxmeAPIError
@@ -117,6 +131,10 @@ class AxmeTransportError(AxmeError):
     the ``__cause__``.
     """
 
+    @property
+    def retryable(self) -> bool:
+        return True
+
 
 class AxmeResponseTooLargeError(AxmeTransportError):
     """An answer (a body, decoded, or one server-sent event or line) passed its size cap;
@@ -125,6 +143,10 @@ class AxmeResponseTooLargeError(AxmeTransportError):
     def __init__(self, message: str, *, limit: int) -> None:
         super().__init__(message)
         self.limit = limit
+
+    @property
+    def retryable(self) -> bool:
+        return False
 
 
 class AxmeInvalidResponseError(AxmeServerError, ValueError):

@@ -64,11 +64,10 @@ def _is_terminal(event: Mapping[str, Any]) -> bool:
 
 
 def _describe(exc: BaseException) -> dict[str, Any]:
-    return {
-        "error": type(exc).__name__,
-        "message": str(exc),
-        "status_code": getattr(exc, "status_code", None),
-    }
+    """The error as ``Intent.last_error`` stores it (one shape for every path)."""
+    from django_axme.services.errors import error_record
+
+    return error_record(exc, operation="observe")
 
 
 class _Reader(threading.Thread):
@@ -153,9 +152,6 @@ class ReaderPool:
         window_seconds: int,
         on_empty: Callable[[ReaderPool], None],
     ) -> None:
-        from django_axme.client import AxmeRateLimitError, AxmeServerError, AxmeTransportError
-
-        self._transient = (AxmeTransportError, AxmeRateLimitError, AxmeServerError)
         self.token = token
         self.client = client
         self.window_seconds = max(1, int(window_seconds))
@@ -167,7 +163,10 @@ class ReaderPool:
         self._on_empty = on_empty
 
     def is_transient(self, exc: BaseException) -> bool:
-        return isinstance(exc, self._transient)
+        """The one retry rule: what the client calls retryable (``AxmeError.retryable``)."""
+        from django_axme.services.errors import is_retryable
+
+        return is_retryable(exc)
 
     def abandoned(self) -> bool:
         """No slice runs this pool, and none adopted it for two windows."""

@@ -11,6 +11,10 @@ Failure mode, stated plainly: a lease is time-based. An observer frozen for long
 lease (for example a stopped VM) can overlap with its successor for up to one window; the
 overlap is harmless because event ingestion is idempotent and signals are sent once per
 transition by the writer, not by the observer.
+
+Reads are the models' query vocabulary (:mod:`django_axme.querysets`); the few read helpers
+left here (``lease_is_live``, ``read_cursor``, ``expired_open_intents``, ``read_sync_cursor``)
+are one-line callers of it, kept for their import paths.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from django_axme.models import TERMINAL_STATUSES, Intent
+from django_axme.models import Intent
 
 
 def new_token() -> str:
@@ -58,8 +62,8 @@ def claim_lease(intent_id: str, token: str, *, seconds: float | None = None) -> 
     """
     until = timezone.now() + timedelta(seconds=_lease_seconds(seconds))
     updated = (
-        Intent.objects.filter(intent_id=intent_id)
-        .exclude(status__in=TERMINAL_STATUSES)
+        Intent.objects.by_remote_id(intent_id)
+        .open()
         .filter(_claimable(token))
         .update(observer_lease_until=until, observer_token=token)
     )
@@ -81,8 +85,8 @@ def claim_leases(
     for start in range(0, len(ids), 500):  # keep the IN list well under every backend's limit
         chunk = ids[start : start + 500]
         (
-            Intent.objects.filter(intent_id__in=chunk)
-            .exclude(status__in=TERMINAL_STATUSES)
+            Intent.objects.by_remote_id(chunk)
+            .open()
             .filter(_claimable(token))
             .update(observer_lease_until=until, observer_token=token)
         )
@@ -143,23 +147,16 @@ def lease_is_live(intent: Intent) -> bool:
 
 def read_cursor(intent_id: str) -> int:
     """Return the stored observe cursor (the highest event seq in the mirror) of an intent."""
-    value = Intent.objects.filter(intent_id=intent_id).values_list("last_seq", flat=True).first()
+    value = Intent.objects.by_remote_id(intent_id).values_list("last_seq", flat=True).first()
     if value is None:
         raise Intent.DoesNotExist(f"intent {intent_id} is not in the mirror")
     return int(value)
 
 
 def expired_open_intents(limit: int) -> list[str]:
-    """Return up to ``limit`` remote ids of open intents with no live observer lease."""
-    now = timezone.now()
-    qs = (
-        Intent.objects.exclude(intent_id__isnull=True)
-        .exclude(status__in=TERMINAL_STATUSES)
-        .filter(Q(observer_lease_until__isnull=True) | Q(observer_lease_until__lte=now))
-        .order_by("last_heard_at", "id")
-        .values_list("intent_id", flat=True)[:limit]
-    )
-    return [i for i in qs if i]
+    """Return up to ``limit`` remote ids of open intents with no live observer lease
+    (``Intent.objects.orphaned()``, least recently heard first)."""
+    return Intent.objects.orphaned()[:limit].remote_ids()
 
 
 def mark_heard(intent_ids: Iterable[str]) -> int:
@@ -181,11 +178,10 @@ def mark_heard(intent_ids: Iterable[str]) -> int:
 
 
 def read_sync_cursor(name: str) -> str | None:
-    """Return the stored value of the named cursor (:class:`~django_axme.models.SyncCursor`)."""
+    """Return the stored value of the named cursor (``SyncCursor.objects.value_of``)."""
     from django_axme.models import SyncCursor
 
-    value = SyncCursor.objects.filter(name=name).values_list("value", flat=True).first()
-    return value or None
+    return SyncCursor.objects.value_of(name)
 
 
 def save_sync_cursor(name: str, value: str) -> None:

@@ -1,7 +1,10 @@
 """``manage.py axme_sync``: refresh mirrored intents (and inbox approvals) from the gateway.
 
-Thin: the network goes through ``django_axme.get_client()``, every write through
-``django_axme.sync`` (so signals fire exactly as for any other path, once per transition).
+Thin: it counts what :mod:`django_axme.services` does (the network through
+``django_axme.get_client()``, every write through ``django_axme.sync``, so signals fire
+exactly as for any other path, once per transition). The inbox is read like the
+``sync_inbox`` task and the admin: the changes feed after the stored cursor, for the owners of
+``services.inbox.inbox_owners()`` unless ``--owner-agent`` is given.
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
 import django_axme
-from django_axme import sync
-from django_axme.conf import get_setting
-from django_axme.exceptions import AxmeError, AxmeNotFoundError
-from django_axme.models import TERMINAL_STATUSES, Intent
-from django_axme.refresh import ingest_inbox_thread, refresh_intent
+from django_axme.exceptions import AxmeError
+from django_axme.models import Intent
+from django_axme.services.errors import error_record, record_error_quietly
+from django_axme.services.inbox import inbox_owners, sync_inbox
+from django_axme.services.refresh import refresh_intent
 
 logger = logging.getLogger("django_axme.sync")
 
@@ -78,6 +81,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         client = django_axme.get_client()
         totals = SyncTotals()
+        from django_axme import sync
+
         recovered = sync.deliver_pending_signals(older_than_seconds=PENDING_SIGNALS_AFTER_SECONDS)
         if recovered:
             self.stdout.write(
@@ -101,13 +106,7 @@ class Command(BaseCommand):
     def _targets(self, options: dict[str, Any]) -> list[str]:
         if options["intent_ids"]:
             return list(dict.fromkeys(options["intent_ids"]))
-        ids = (
-            Intent.objects.exclude(status__in=list(TERMINAL_STATUSES))
-            .exclude(intent_id__isnull=True)
-            .order_by("pk")
-            .values_list("intent_id", flat=True)
-        )
-        return [i for i in ids if i]
+        return Intent.objects.open().remote().order_by("pk").remote_ids()
 
     def _sync_intents(self, client: Any, options: dict[str, Any], totals: SyncTotals) -> None:
         targets = self._targets(options)
@@ -116,28 +115,25 @@ class Command(BaseCommand):
             not options["no_progress"] and verbosity >= 1 and len(targets) >= PROGRESS_THRESHOLD
         )
         cursors = (
-            dict(Intent.objects.filter(intent_id__in=targets).values_list("intent_id", "last_seq"))
+            dict(Intent.objects.by_remote_id(targets).values_list("intent_id", "last_seq"))
             if options["from_cursor"]
             else {}
         )
         iterator: Iterable[str] = self._with_progress(targets) if show_bar else targets
         for intent_id in iterator:
-            existed = Intent.objects.filter(intent_id=intent_id).exists()
+            existed = Intent.objects.by_remote_id(intent_id).exists()
             try:
                 refreshed = refresh_intent(
                     client, intent_id, since=int(cursors.get(intent_id) or 0)
                 )
-            except AxmeNotFoundError as exc:
-                totals.failed += 1
-                if existed:
-                    sync.record_intent_error(
-                        intent_id, {"status_code": 404, "message": exc.message}
-                    )
-                self.stderr.write(_("%(id)s: not found on the gateway") % {"id": intent_id})
-                continue
             except AxmeError as exc:
                 totals.failed += 1
-                self.stderr.write(_("%(id)s: %(error)s") % {"id": intent_id, "error": exc})
+                if existed and not exc.retryable:
+                    record_error_quietly(intent_id, error_record(exc, operation="sync"))
+                if getattr(exc, "status_code", None) == 404:
+                    self.stderr.write(_("%(id)s: not found on the gateway") % {"id": intent_id})
+                else:
+                    self.stderr.write(_("%(id)s: %(error)s") % {"id": intent_id, "error": exc})
                 continue
             totals.intents += 1
             totals.created += 0 if existed else 1
@@ -168,19 +164,19 @@ class Command(BaseCommand):
                 self.stderr.write(f"axme_sync: {done}/{total} intents")
 
     def _sync_inbox(self, client: Any, options: dict[str, Any], totals: SyncTotals) -> None:
-        owners = options["owner_agent"] or list(get_setting("INBOX_OWNER_AGENTS") or [])
+        owners = options["owner_agent"] or inbox_owners()
         if not owners:
             raise CommandError(
-                _("No inbox owner: set AXME['INBOX_OWNER_AGENTS'] or pass --owner-agent.")
+                _(
+                    "No inbox owner: set AXME['INBOX_OWNER_AGENTS'] (or DEFAULT_OWNER_AGENT) "
+                    "or pass --owner-agent."
+                )
             )
         for owner in owners:
             try:
-                answer = client.list_inbox(owner_agent=owner)
+                done = sync_inbox(client, [owner])
             except AxmeError as exc:
                 totals.failed += 1
                 self.stderr.write(_("inbox %(owner)s: %(error)s") % {"owner": owner, "error": exc})
                 continue
-            threads = answer.get("threads") if hasattr(answer, "get") else None
-            for thread in threads or []:
-                if ingest_inbox_thread(client, thread) is not None:
-                    totals.approvals += 1
+            totals.approvals += done.approval_count

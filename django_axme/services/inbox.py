@@ -1,0 +1,98 @@
+"""Reading the inbox: one owner rule and one way to read (the changes feed with a cursor).
+
+The periodic ``sync_inbox`` task, ``manage.py axme_sync --inbox`` and the admin's "Refresh
+from AXME" button all call :func:`sync_inbox` with the owners of :func:`inbox_owners`, so
+they read the same inboxes the same way and share the stored cursors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django_axme.conf import get_setting
+
+logger = logging.getLogger("django_axme.tasks")
+
+__all__ = ["InboxSync", "inbox_cursor_name", "inbox_owners", "sync_inbox"]
+
+
+def inbox_owners() -> list[str]:
+    """The owner agents whose inboxes are read: ``AXME["INBOX_OWNER_AGENTS"]``, or
+    ``[AXME["DEFAULT_OWNER_AGENT"]]`` when that list is empty and a default owner is set
+    (empty when neither is). Order kept, duplicates and empty names dropped."""
+    owners = [o for o in (get_setting("INBOX_OWNER_AGENTS") or []) if o]
+    if not owners and get_setting("DEFAULT_OWNER_AGENT"):
+        owners = [get_setting("DEFAULT_OWNER_AGENT")]
+    return list(dict.fromkeys(owners))
+
+
+def inbox_cursor_name(owner_agent: str) -> str:
+    """Name of the :class:`~django_axme.models.SyncCursor` holding an owner's inbox cursor."""
+    return f"inbox_changes:{owner_agent}"
+
+
+@dataclass
+class InboxSync:
+    """What :func:`sync_inbox` did, per owner: threads read and approvals mirrored."""
+
+    threads: dict[str, int] = field(default_factory=dict)
+    approvals: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def approval_count(self) -> int:
+        return sum(self.approvals.values())
+
+
+def sync_inbox(
+    client: Any,
+    owner_agents: Iterable[str] | None = None,
+    *,
+    max_pages: int = 20,
+    page_size: int = 100,
+) -> InboxSync:
+    """Pull each owner's inbox changes after its stored cursor and mirror the threads.
+
+    ``owner_agents`` defaults to :func:`inbox_owners`. Each thread goes through
+    :func:`django_axme.services.refresh.ingest_inbox_thread` (which reads the thread's intent
+    first when the thread is newer than the mirror). The cursor is stored per owner
+    (:func:`inbox_cursor_name`) after each page is ingested, so a crash re-reads at most one
+    page, which ingestion ignores (idempotent). Malformed pages and change items are logged
+    and skipped. Raises the client's errors (the caller decides whether to retry: what was
+    stored before stays stored).
+    """
+    from django_axme.services.refresh import ingest_inbox_thread
+    from django_axme.sync import leases
+
+    owners = list(inbox_owners() if owner_agents is None else owner_agents)
+    result = InboxSync()
+    for owner in owners:
+        name = inbox_cursor_name(owner)
+        cursor = leases.read_sync_cursor(name)
+        result.threads[owner] = result.approvals[owner] = 0
+        for _page in range(max_pages):
+            page = client.list_inbox_changes(owner_agent=owner, cursor=cursor, limit=page_size)
+            changes = page.get("changes") if isinstance(page, Mapping) else None
+            if not isinstance(changes, list):
+                logger.warning("sync_inbox: %s: malformed changes page skipped", owner)
+                break
+            last_cursor = None
+            for change in changes:
+                thread = change.get("thread") if isinstance(change, Mapping) else None
+                if not isinstance(thread, Mapping):
+                    logger.warning("sync_inbox: %s: malformed change skipped: %r", owner, change)
+                    continue
+                if ingest_inbox_thread(client, thread) is not None:
+                    result.approvals[owner] += 1
+                result.threads[owner] += 1
+                if isinstance(change.get("cursor"), str):
+                    last_cursor = change["cursor"]
+            next_cursor = page.get("next_cursor") or last_cursor
+            if isinstance(next_cursor, str) and next_cursor and next_cursor != cursor:
+                leases.save_sync_cursor(name, next_cursor)
+                cursor = next_cursor
+            if not page.get("has_more"):
+                break
+    return result
