@@ -30,8 +30,10 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 __all__ = [
     "Deadline",
     "DeadlineAdapter",
+    "calls_end_by",
     "current_deadline",
     "deadline_scope",
+    "outer_deadline",
     "start_deadline",
 ]
 
@@ -234,3 +236,30 @@ class DeadlineAdapter(HTTPAdapter):
         if hasattr(manager, "pool_classes_by_scheme"):
             manager.pool_classes_by_scheme = dict(_POOLS)
         return manager
+
+
+# An absolute time.monotonic() limit set by a caller around several calls (observe's
+# timeout_seconds): every attempt inside ends by then.
+_outer: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "django_axme_outer", default=None
+)
+
+
+@contextmanager
+def calls_end_by(monotonic_at: float | None) -> Iterator[None]:
+    """Inside the block, every HTTP attempt of this thread ends by ``monotonic_at``
+    (``time.monotonic()`` based; an earlier limit already in force wins). ``None``: no-op."""
+    if monotonic_at is None:
+        yield
+        return
+    current = _outer.get()
+    token = _outer.set(monotonic_at if current is None else min(current, monotonic_at))
+    try:
+        yield
+    finally:
+        _outer.reset(token)
+
+
+def outer_deadline() -> float | None:
+    """The ``time.monotonic()`` limit set by the innermost :func:`calls_end_by`, if any."""
+    return _outer.get()
