@@ -24,14 +24,17 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from requests.adapters import HTTPAdapter
+from requests.utils import select_proxy
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 __all__ = [
     "Deadline",
     "DeadlineAdapter",
+    "calls_end_by",
     "current_deadline",
     "deadline_scope",
+    "outer_deadline",
     "start_deadline",
 ]
 
@@ -225,12 +228,62 @@ class DeadlineAdapter(HTTPAdapter):
     :func:`deadline_scope` (direct and HTTP(S)-proxied connections; SOCKS proxies are not
     covered). Mount it on a session you pass to the client to get the same guarantee."""
 
+    #: Direct (unproxied) pools remembered per origin and TLS settings; bounded.
+    _MAX_REMEMBERED_POOLS = 16
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
+        self._direct_pools: dict[tuple[Any, ...], Any] = {}
+
+    def get_connection_with_tls_context(
+        self, request: Any, verify: Any, proxies: Any = None, cert: Any = None
+    ) -> Any:
+        """The pool for ``request``; a direct pool is looked up once per origin and TLS
+        settings instead of on every request (requests re-parses the URL and stats the CA
+        bundle each time). A pool the pool manager has since closed is looked up again;
+        proxied requests always take requests' own path."""
+        if proxies and select_proxy(request.url, proxies):
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        origin = "/".join(str(request.url).split("/", 3)[:3])
+        key = (origin, verify, tuple(cert) if isinstance(cert, list) else cert)
+        pool = self._direct_pools.get(key)
+        if pool is None or pool.pool is None:
+            pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+            if len(self._direct_pools) >= self._MAX_REMEMBERED_POOLS:
+                self._direct_pools.clear()
+            self._direct_pools[key] = pool
+        return pool
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
         if hasattr(manager, "pool_classes_by_scheme"):
             manager.pool_classes_by_scheme = dict(_POOLS)
         return manager
+
+
+# An absolute time.monotonic() limit set by a caller around several calls (observe's
+# timeout_seconds): every attempt inside ends by then.
+_outer: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "django_axme_outer", default=None
+)
+
+
+@contextmanager
+def calls_end_by(monotonic_at: float | None) -> Iterator[None]:
+    """Inside the block, every HTTP attempt of this thread ends by ``monotonic_at``
+    (``time.monotonic()`` based; an earlier limit already in force wins). ``None``: no-op."""
+    if monotonic_at is None:
+        yield
+        return
+    current = _outer.get()
+    token = _outer.set(monotonic_at if current is None else min(current, monotonic_at))
+    try:
+        yield
+    finally:
+        _outer.reset(token)
+
+
+def outer_deadline() -> float | None:
+    """The ``time.monotonic()`` limit set by the innermost :func:`calls_end_by`, if any."""
+    return _outer.get()

@@ -11,11 +11,11 @@ from typing import Any
 
 from django_axme.client._args import non_negative_int, path_segment
 from django_axme.client.compat import canonical_statuses, is_terminal_event
+from django_axme.client.deadline import calls_end_by
 from django_axme.client.errors import AxmeAPIError, AxmeTransportError
 from django_axme.client.intents import IntentsMixin
 from django_axme.client.ordering import EventOrderer
 from django_axme.client.streams import SSEEventTooLargeError, StreamCutError, StreamingMixin
-from django_axme.client.transport import calls_end_by
 
 logger = logging.getLogger("django_axme.client")
 
@@ -27,7 +27,7 @@ def _bounded(
     events: Iterator[dict[str, Any]], monotonic_at: float | None
 ) -> Iterator[dict[str, Any]]:
     """Iterate ``events`` with every HTTP call made while advancing it ending by
-    ``monotonic_at`` (see :func:`~django_axme.client.transport.calls_end_by`); the limit is
+    ``monotonic_at`` (see :func:`~django_axme.client.deadline.calls_end_by`); the limit is
     not in force while the consumer handles a yielded event. Closes ``events`` at the end."""
     with closing(events):  # type: ignore[type-var]
         while True:

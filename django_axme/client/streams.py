@@ -7,8 +7,9 @@ from collections.abc import Generator, Mapping
 from typing import Any
 
 from django_axme.client.errors import AxmeResponseTooLargeError, AxmeTransportError
+from django_axme.client.secrets import scrub_traceback
 from django_axme.client.sse import SSELimitError, iter_frames
-from django_axme.client.transport import _TRANSPORT_ERRORS, BaseClient, _scrub_traceback
+from django_axme.client.transport import _TRANSPORT_ERRORS, BaseClient
 
 logger = logging.getLogger("django_axme.client")
 
@@ -96,7 +97,7 @@ class StreamingMixin(BaseClient):
                     if deadline.passed():
                         logger.info("stream %s: window deadline reached; ending it", context)
                         return
-                    _scrub_traceback(exc)
+                    scrub_traceback(exc)
                     raise StreamCutError(f"stream {context} was cut: {type(exc).__name__}") from exc
                 yield frame.data
         finally:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
+import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import requests
@@ -21,6 +19,7 @@ from django_axme.client.deadline import (
     Deadline,
     DeadlineAdapter,
     deadline_scope,
+    outer_deadline,
     start_deadline,
 )
 from django_axme.client.errors import (
@@ -40,6 +39,7 @@ from django_axme.client.retry import (
     RetryPolicy,
     is_retryable_status,
 )
+from django_axme.client.secrets import SecretHeaderValue, scrub_traceback
 
 logger = logging.getLogger("django_axme.client")
 
@@ -52,67 +52,6 @@ _TRANSPORT_ERRORS = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
-
-# An absolute time.monotonic() limit set by a caller around several calls (observe's
-# timeout_seconds): every attempt inside ends by then.
-_outer_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "django_axme_outer_deadline", default=None
-)
-
-
-@contextmanager
-def calls_end_by(monotonic_at: float | None) -> Iterator[None]:
-    """Inside the block, every HTTP attempt of this thread ends by ``monotonic_at``
-    (``time.monotonic()`` based; an earlier limit already in force wins). ``None``: no-op."""
-    if monotonic_at is None:
-        yield
-        return
-    current = _outer_deadline.get()
-    token = _outer_deadline.set(monotonic_at if current is None else min(current, monotonic_at))
-    try:
-        yield
-    finally:
-        _outer_deadline.reset(token)
-
-
-class _Secret(str):
-    """A header value (the API key, a bearer token) whose ``repr`` hides it.
-
-    Header dicts end up in the local variables of our frames and of requests/urllib3 frames;
-    error pages (Django's technical 500, ``AdminEmailHandler(include_html=True)``) print those
-    locals with ``repr``, so the value never shows there. ``str()`` and encoding still give
-    the real value, which is what goes on the wire."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "'***'"
-
-
-# Modules whose frames may hold the raw request (header bytes) in their locals.
-_LIBRARY_PREFIXES = ("requests", "urllib3", "http", "socket", "ssl", "responses")
-
-
-def _scrub_traceback(exc: BaseException) -> None:
-    """Clear the local variables of the finished library frames in ``exc``'s traceback and in
-    those of the exceptions chained to it (``__cause__``/``__context__``), so an error page
-    cannot print the request they were sending (headers with the key)."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop()
-        if current is None or id(current) in seen or len(seen) > 64:
-            continue
-        seen.add(id(current))
-        tb: TracebackType | None = current.__traceback__
-        while tb is not None:
-            frame = tb.tb_frame
-            module = str(frame.f_globals.get("__name__", ""))
-            if module.split(".")[0] in _LIBRARY_PREFIXES:
-                with suppress(RuntimeError):  # a frame still executing keeps its locals
-                    frame.clear()
-            tb = tb.tb_next
-        todo.extend((current.__cause__, current.__context__))
 
 
 class _DeadlineExpired(requests.ConnectionError):
@@ -172,7 +111,22 @@ class BaseClient:
         return self._config
 
     def _build_session(self) -> requests.Session:
+        """The client's own session: deadline-enforcing adapters, and the proxy and CA bundle
+        environment read once, here.
+
+        ``requests`` reads the proxy variables (``HTTP(S)_PROXY``, ``ALL_PROXY``, ``NO_PROXY``)
+        and the CA bundle variables on every call when ``trust_env`` is on: about a quarter
+        of a ``get_intent``'s time. The client talks to one base URL, so they are resolved
+        for it when the client is built (``NO_PROXY`` honoured); a change to them takes
+        effect in the next client. ``.netrc`` credentials are never used: the client sends
+        its own ``Authorization``/``x-api-key`` headers.
+        """
         session = requests.Session()
+        session.trust_env = False
+        session.proxies.update(requests.utils.get_environ_proxies(self._config.base_url))
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if ca_bundle:
+            session.verify = ca_bundle
         adapter = DeadlineAdapter(
             pool_connections=4, pool_maxsize=self._config.pool_maxsize, max_retries=0
         )
@@ -190,15 +144,17 @@ class BaseClient:
 
     # -- headers ---------------------------------------------------------------------------
     def _secrets(self) -> tuple[str, ...]:
-        return tuple(_Secret(s) for s in (self._config.api_key, self._config.actor_token) if s)
+        return tuple(
+            SecretHeaderValue(s) for s in (self._config.api_key, self._config.actor_token) if s
+        )
 
     def _auth_headers(self) -> dict[str, str]:
-        """The credential headers; every value is a :class:`_Secret` (masked ``repr``)."""
+        """The credential headers; every value is a ``SecretHeaderValue`` (masked ``repr``)."""
         if self._config.auth_style == "bearer":
-            return {"Authorization": _Secret("Bearer " + self._config.api_key)}
-        headers: dict[str, str] = {"x-api-key": _Secret(self._config.api_key)}
+            return {"Authorization": SecretHeaderValue("Bearer " + self._config.api_key)}
+        headers: dict[str, str] = {"x-api-key": SecretHeaderValue(self._config.api_key)}
         if self._config.actor_token:
-            headers["Authorization"] = _Secret("Bearer " + self._config.actor_token)
+            headers["Authorization"] = SecretHeaderValue("Bearer " + self._config.actor_token)
         return headers
 
     def _trace_id(self, trace_id: str | None) -> str | None:
@@ -349,7 +305,7 @@ class BaseClient:
         ``(attempts) * attempt_seconds + max_retries * retry_backoff_max_seconds``, and by an
         enclosing :func:`calls_end_by`); a wait before a retry that would pass those limits
         is not taken (the error is raised instead). Errors raised here carry no request
-        headers in any frame's locals (see :func:`_scrub_traceback`).
+        headers in any frame's locals (see :func:`scrub_traceback`).
         """
         url = f"{self._base_url}{path}"
         attempts = self._retry_policy.attempts(retryable)
@@ -359,7 +315,7 @@ class BaseClient:
             + attempts * attempt_seconds
             + ((attempts - 1) * float(self._config.retry_backoff_max_seconds))
         )
-        outer = _outer_deadline.get()
+        outer = outer_deadline()
         if outer is not None:
             call_end = min(call_end, outer)
         for attempt in range(attempts):
@@ -374,16 +330,7 @@ class BaseClient:
             try:
                 try:
                     with deadline_scope(deadline):
-                        response = self._session.request(
-                            method,
-                            url,
-                            params=params or None,
-                            json=json_body,
-                            headers=dict(headers),
-                            timeout=timeout,
-                            stream=True,
-                            allow_redirects=False,
-                        )
+                        response = self._open(method, url, params, json_body, headers, timeout)
                         _check_deadline(deadline, response)
                         status = response.status_code
                         body: bytes | None = None
@@ -399,7 +346,7 @@ class BaseClient:
                                 response.close()
                             _check_deadline(deadline, response)
                 except _TRANSPORT_ERRORS as exc:
-                    _scrub_traceback(exc)
+                    scrub_traceback(exc)
                     reason = type(exc).__name__
                     if deadline.passed():
                         reason = f"deadline of {deadline.seconds:.1f}s exceeded"
@@ -485,6 +432,51 @@ class BaseClient:
             exchange.response._content = exchange.body
         return exchange.response
 
+    def _open(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        headers: Mapping[str, str],
+        timeout: tuple[float, float],
+    ) -> requests.Response:
+        """Send one request and return the response with its body still unread.
+
+        On the client's own session the request is prepared here and handed straight to the
+        session's adapter: ``Session.request`` would merge session settings, cookies and hooks
+        the client never uses (about a fifth of a ``get_intent``), and redirects are never
+        followed anyway. A session the caller passed in goes through ``Session.request`` so
+        its own settings, adapters and hooks apply.
+        """
+        if not self._owns_session:
+            return self._session.request(
+                method,
+                url,
+                params=params or None,
+                json=json_body,
+                headers=dict(headers),
+                timeout=timeout,
+                stream=True,
+                allow_redirects=False,
+            )
+        prepared = requests.PreparedRequest()
+        prepared.prepare(
+            method=method,
+            url=url,
+            headers={"Connection": "keep-alive", **headers},
+            params=params or None,
+            json=json_body,
+        )
+        return self._session.get_adapter(url).send(
+            prepared,
+            stream=True,
+            timeout=timeout,
+            verify=self._session.verify,
+            cert=self._session.cert,
+            proxies=self._session.proxies,
+        )
+
     def _redirect_error(self, response: requests.Response) -> AxmeAPIError:
         """Redirects are never followed: ``requests`` would forward the ``x-api-key`` header
         to whatever host the ``Location`` names."""
@@ -511,7 +503,7 @@ class BaseClient:
         except AxmeResponseTooLargeError:
             content, note = b"", f" (error body larger than max_response_bytes={limit}; not read)"
         except _TRANSPORT_ERRORS as exc:
-            _scrub_traceback(exc)
+            scrub_traceback(exc)
             content = b""
         finally:
             response.close()

@@ -182,13 +182,14 @@ def test_read_timeout_on_unkeyed_post_not_retried(sleeps, rsps) -> None:
 def test_timeouts_on_every_call(rsps, monkeypatch) -> None:
     client = make_client(connect_timeout_seconds=2.5, timeout_seconds=7.0)
     seen = []
-    original = requests.Session.request
+    adapter = client._session.get_adapter(BASE)
+    original = adapter.send  # responses' mock while rsps is active
 
-    def spy(self, method, url, **kwargs):
+    def spy(request, **kwargs):
         seen.append(kwargs.get("timeout"))
-        return original(self, method, url, **kwargs)
+        return original(request, **kwargs)
 
-    monkeypatch.setattr(requests.Session, "request", spy)
+    monkeypatch.setattr(adapter, "send", spy)  # this adapter only: nothing leaks past the test
     rsps.get(f"{BASE}/health", json={"ok": True})
     client.health()
     assert seen == [(2.5, 7.0)]
