@@ -14,4 +14,4 @@ class AxmeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django_axme import checks, conf  # noqa: F401  (registers checks and hooks)
+        from django_axme import checks, conf, webhook_checks  # noqa: F401  (registers checks and hooks)

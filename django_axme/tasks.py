@@ -877,3 +877,6 @@ def deliver_signals_at_worker_start(**kwargs: Any) -> int:
             connections.close_all()
         except Exception:  # pragma: no cover - closing is best effort
             logger.debug("closing connections after start-up delivery failed", exc_info=True)
+
+
+from django_axme.webhook_tasks import process_webhook_delivery, reprocess_webhook_deliveries  # noqa: E402, F401

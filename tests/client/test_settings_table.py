@@ -148,6 +148,9 @@ def test_bounds_are_inclusive_and_documented_maxima_hold() -> None:
         "OBSERVER_LEASE_SECONDS": 3600,
         "OBSERVER_BATCH_SIZE": 2000,
         "RECONCILE_AFTER_SECONDS": 7 * 86400,
+        "WEBHOOK_MAX_BODY_BYTES": 64 * 1024**2,
+        "WEBHOOK_TOLERANCE_SECONDS": 86400,
+        "WEBHOOK_REPROCESS_AFTER_SECONDS": 86400,
     }
     assert {s.name: s.maximum for s in SETTINGS if s.maximum is not None} == chosen
     axme = {**GOOD, **chosen}
@@ -273,7 +276,10 @@ def test_docs_list_each_setting_under_its_section() -> None:
 
 
 def test_docs_list_every_check_id() -> None:
-    source = (ROOT / "django_axme" / "checks.py").read_text(encoding="utf-8")
+    source = "\n".join(
+        (ROOT / "django_axme" / name).read_text(encoding="utf-8")
+        for name in ("checks.py", "webhook_checks.py")
+    )
     emitted = set(re.findall(r'"(axme\.[EW]\d{3})"', source))
     text = (ROOT / "docs" / "settings.rst").read_text(encoding="utf-8")
     documented = set(re.findall(r"^(axme\.[EW]\d{3})\s", text, flags=re.MULTILINE))
