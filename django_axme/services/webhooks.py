@@ -329,9 +329,10 @@ def process_delivery(delivery: int | WebhookDelivery, *, client: Any = None) -> 
 
     Idempotent: a delivery already processed, ignored or rejected is left alone (the admin's
     *reprocess* resets it first), and processing twice changes nothing the first run did not.
-    A transient gateway error (network, 429, 5xx) marks the row *failed* and is raised for
-    the caller to retry (the sweep retries it too); any other error is recorded on the row as
-    a final *failed* outcome and not raised.
+    A transient gateway error (network, 429, 5xx) or an unexpected exception marks the row
+    *failed* (still due) and is raised for the caller to retry (the sweep retries it too);
+    a refusal by the gateway (other 4xx) or an answer without a thread is recorded as a
+    final *failed* outcome and not raised.
     """
     pk = delivery.pk if isinstance(delivery, WebhookDelivery) else delivery
     row = WebhookDelivery.objects.filter(pk=pk).first()
@@ -352,6 +353,10 @@ def process_delivery(delivery: int | WebhookDelivery, *, client: Any = None) -> 
         logger.error("webhook delivery %s not processed: %s", row.delivery_id, exc)
         audit.mark_processed(row.pk, WebhookOutcome.FAILED, f"{type(exc).__name__}: {exc}")
         return str(WebhookOutcome.FAILED)
+    except Exception as exc:
+        # Unexpected (a database error, a bug): keep the delivery due, then let it surface.
+        audit.mark_failed(row.pk, f"{type(exc).__name__}: {exc}")
+        raise
     audit.mark_processed(row.pk, outcome)
     return str(outcome)
 
