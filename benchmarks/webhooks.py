@@ -1,0 +1,362 @@
+"""Benchmark: approvals by webhook push against the inbox-sync path, and the view's throughput.
+
+Run from the repository root (the database's django_axme tables are emptied first; use a
+database of its own)::
+
+    .venv/bin/python benchmarks/webhooks.py \
+        --database-url postgres://postgres@127.0.0.1:5432/axme_bench \
+        --broker-url redis://127.0.0.1:6379/7
+
+What it does, in one run, all over real HTTP:
+
+1. starts the emulator's HTTP server and a Django WSGI server (a pool of threads, persistent
+   database connections) for the test project in this process;
+2. **push**: subscribes the webhook view (``manage.py axme_webhooks sync``, processing
+   ``inline``) and opens ``--approvals`` human tasks at random times within ``--spread``
+   seconds; for each, the latency from the emulator opening the task to
+   ``approval_requested`` firing (p50/p99/max). No inbox sync runs;
+3. **inbox sync**: revokes the subscription and does the same with ``sync_inbox`` run every
+   ``--inbox-seconds`` (30 s, the default beat period), the path django-axme had before;
+4. **throughput**: ``--deliveries`` signed deliveries POSTed by ``--clients`` connections
+   from a separate process, processing deferred (``WEBHOOK_PROCESSING = "celery"``: the view
+   records the row and sends the task to the broker; no worker consumes, the queue is purged
+   afterwards): deliveries/s and the view's p50/p99;
+5. prints the figures and the ratios (targets: push p99 under 1 s; 500 deliveries/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+TESTPROJECT = REPO / "testproject"
+API_KEY = "axme_sa_bench_webhooks-key"
+SECRET = "bench-webhook-secret-0123456789"
+OWNER = "agent://bench/approvers"
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def ms(value: float) -> str:
+    return f"{value * 1000:.0f} ms"
+
+
+# -- the load generator (a separate process, so that it does not share the server's GIL) -----
+
+
+def load(url: str, count: int, clients: int) -> None:
+    import hashlib
+    import hmac
+
+    import requests
+
+    bodies = []
+    for n in range(count):
+        body = json.dumps(
+            {
+                "delivery_id": str(uuid.uuid4()),
+                "event_id": str(uuid.uuid4()),
+                "event_type": "inbox.thread_updated",
+                "owner_agent": OWNER,
+                "sent_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "payload": {"thread_id": f"bench-{n}", "owner_agent": OWNER},
+            }
+        ).encode()
+        signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        bodies.append((body, signature))
+    local = threading.local()
+    durations: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def post(item: tuple[bytes, str]) -> None:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+        started = time.perf_counter()
+        response = session.post(
+            url,
+            data=item[0],
+            headers={"Content-Type": "application/json", "X-AXME-Signature": item[1]},
+            timeout=30,
+        )
+        took = time.perf_counter() - started
+        with lock:
+            durations.append(took)
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(post, bodies))
+    elapsed = time.perf_counter() - started
+    print(
+        json.dumps(
+            {
+                "elapsed": elapsed,
+                "statuses": statuses,
+                "p50": pct(durations, 50),
+                "p99": pct(durations, 99),
+            }
+        )
+    )
+
+
+# -- the Django side --------------------------------------------------------------------------
+
+
+def start_web_server(threads: int) -> tuple[Any, str]:
+    """A WSGI server for the test project whose requests run on a fixed pool of threads, so
+    each thread keeps its database connection (``CONN_MAX_AGE``)."""
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+    from django.core.wsgi import get_wsgi_application
+
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="web")
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    class PoolServer(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+        def process_request(self, request: Any, client_address: Any) -> None:
+            pool.submit(self.process_request_thread, request, client_address)
+
+    server = PoolServer(("127.0.0.1", 0), Quiet)
+    server.set_app(get_wsgi_application())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+class Arrivals:
+    """``approval_requested`` times by thread id (the signal fires in this process)."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, sender: Any, approval: Any, **kwargs: Any) -> None:
+        with self.lock:
+            self.at.setdefault(approval.thread_id, time.monotonic())
+
+    def count(self, ids: list[str]) -> int:
+        with self.lock:
+            return sum(1 for i in ids if i in self.at)
+
+
+def open_tasks(emulator: Any, n: int, spread: float, seed: int) -> tuple[list[str], dict]:
+    """Create ``n`` intents (not mirrored) and open their human tasks at random times within
+    ``spread`` seconds, on a thread; returns the ids and the dict of opening times."""
+    ids = []
+    for i in range(n):
+        created = emulator.create_intent(
+            {
+                "intent_type": "bench.purchase.v1",
+                "to_agent": "agent://bench/buyer",
+                "from_agent": "agent://bench/shop",
+                "payload": {"n": i},
+            }
+        )
+        emulator.transition(created["intent_id"], "IN_PROGRESS")
+        ids.append(created["intent_id"])
+    rng = random.Random(seed)
+    schedule = sorted((rng.uniform(0, spread), intent_id) for intent_id in ids)
+    opened: dict[str, float] = {}
+
+    def run() -> None:
+        start = time.monotonic()
+        for offset, intent_id in schedule:
+            delay = start + offset - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            opened[intent_id] = time.monotonic()
+            emulator.gateway.open_human_task(
+                intent_id, owner_agent=OWNER, title="Approve the purchase?"
+            )
+
+    threading.Thread(target=run, daemon=True).start()
+    return ids, opened
+
+
+def wait_all(arrivals: Arrivals, ids: list[str], timeout: float, tick: Any = None) -> None:
+    deadline = time.monotonic() + timeout
+    while arrivals.count(ids) < len(ids) and time.monotonic() < deadline:
+        if tick is not None:
+            tick()
+        time.sleep(0.05)
+
+
+def latencies(arrivals: Arrivals, ids: list[str], opened: dict[str, float]) -> list[float]:
+    return [arrivals.at[i] - opened[i] for i in ids if i in arrivals.at and i in opened]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--broker-url", required=True)
+    parser.add_argument("--approvals", type=int, default=200)
+    parser.add_argument("--spread", type=float, default=60.0)
+    parser.add_argument("--inbox-seconds", type=float, default=30.0)
+    parser.add_argument("--deliveries", type=int, default=3000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--web-threads", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--load", nargs=3, metavar=("URL", "COUNT", "CLIENTS"), help=argparse.SUPPRESS
+    )
+    options = parser.parse_args(argv)
+    if options.load:
+        load(options.load[0], int(options.load[1]), int(options.load[2]))
+        return 0
+
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="testproject.settings",
+        DATABASE_URL=options.database_url,
+        CELERY_BROKER_URL=options.broker_url,
+        CONN_MAX_AGE="600",
+        AXME_LOG_LEVEL="ERROR",
+    )
+    sys.path[:0] = [str(TESTPROJECT), str(REPO)]
+    import django
+
+    django.setup()
+    from io import StringIO
+
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from django_axme import signals, tasks
+    from django_axme.conf import reset_client
+    from django_axme.emulator import Emulator, EmulatorServer
+    from django_axme.models import Approval, Intent, SyncCursor, WebhookDelivery
+
+    call_command("migrate", interactive=False, verbosity=0)
+    for model in (WebhookDelivery, Approval, Intent, SyncCursor):
+        model.objects.all().delete()
+
+    emulator = Emulator(api_key=API_KEY, webhooks={"workers": 8})
+    emulator_server = EmulatorServer(emulator).start()
+    web, web_url = start_web_server(options.web_threads)
+    settings.AXME = {
+        **settings.AXME,
+        "BASE_URL": emulator_server.url,
+        "API_KEY": API_KEY,
+        "DEFAULT_OWNER_AGENT": OWNER,
+        "INBOX_OWNER_AGENTS": [OWNER],
+        "WEBHOOK_SECRETS": [SECRET],
+        "WEBHOOK_PROCESSING": "inline",
+        "WEBHOOK_URL": web_url + "/axme/webhook/",
+    }
+    reset_client()
+    arrivals = Arrivals()
+    signals.approval_requested.connect(arrivals, weak=False)
+    n, spread = options.approvals, options.spread
+    print(
+        f"webhooks benchmark: {n} approvals over {spread:.0f} s per path; emulator "
+        f"{emulator_server.url}, Django {web_url}; {os.cpu_count()} CPUs"
+    )
+
+    # 2. push
+    call_command("axme_webhooks", "sync", stdout=StringIO())
+    ids, opened = open_tasks(emulator, n, spread, options.seed)
+    wait_all(arrivals, ids, spread + 30)
+    push = latencies(arrivals, ids, opened)
+    emulator.webhooks.wait_idle(30)
+    deliveries = WebhookDelivery.objects.count()
+
+    # 3. inbox sync only
+    for sub in emulator.gateway.table("webhook_subscriptions").values():
+        call_command("axme_webhooks", "delete", sub["subscription_id"], stdout=StringIO())
+    tasks.sync_inbox.run(owner_agents=[OWNER])  # cursor at "now", as a running beat would be
+    ids_b, opened_b = open_tasks(emulator, n, spread, options.seed + 1)
+    next_sync = [time.monotonic() + options.inbox_seconds]
+
+    def tick() -> None:
+        if time.monotonic() >= next_sync[0]:
+            tasks.sync_inbox.run(owner_agents=[OWNER])
+            next_sync[0] += options.inbox_seconds
+
+    wait_all(arrivals, ids_b, spread + 3 * options.inbox_seconds, tick)
+    pulled = latencies(arrivals, ids_b, opened_b)
+
+    # 4. throughput, processing deferred to a (absent) worker
+    settings.AXME = {**settings.AXME, "WEBHOOK_PROCESSING": "celery"}
+    before = WebhookDelivery.objects.count()
+    result = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--database-url",
+            options.database_url,
+            "--broker-url",
+            options.broker_url,
+            "--load",
+            web_url + "/axme/webhook/",
+            str(options.deliveries),
+            str(options.clients),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    recorded = WebhookDelivery.objects.count() - before
+    from celery import current_app
+
+    purged = current_app.control.purge()
+    web.shutdown()
+    emulator_server.stop()
+    emulator.close()
+
+    rate = options.deliveries / loaded["elapsed"]
+    print()
+    print(f"push (webhooks, inline processing, no inbox sync): {len(push)}/{n} approvals")
+    print(
+        f"  approval opened -> approval_requested: p50 {ms(pct(push, 50))}, "
+        f"p99 {ms(pct(push, 99))}, max {ms(max(push, default=float('nan')))}; "
+        f"{deliveries} deliveries recorded"
+    )
+    print(
+        f"inbox sync every {options.inbox_seconds:.0f} s (no webhooks): {len(pulled)}/{n} approvals"
+    )
+    print(
+        f"  approval opened -> approval_requested: p50 {ms(pct(pulled, 50))}, "
+        f"p99 {ms(pct(pulled, 99))}, max {ms(max(pulled, default=float('nan')))}"
+    )
+    if push and pulled:
+        print(
+            f"  ratio inbox sync / push: p50 x{pct(pulled, 50) / pct(push, 50):.0f}, "
+            f"p99 x{pct(pulled, 99) / pct(push, 99):.0f}"
+        )
+    print(
+        f"view throughput, processing deferred ({options.clients} clients, "
+        f"{options.web_threads} server threads): {options.deliveries} deliveries in "
+        f"{loaded['elapsed']:.2f} s = {rate:.0f}/s (target 500/s, x{rate / 500:.2f}); "
+        f"per delivery p50 {ms(loaded['p50'])}, p99 {ms(loaded['p99'])}; "
+        f"statuses {loaded['statuses']}; {recorded} rows recorded; {purged} tasks purged"
+    )
+    ok = len(push) == n and pct(push, 99) < 1.0 and rate >= 500
+    print("targets:", "met" if ok else "NOT met")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
