@@ -18,9 +18,11 @@ What it does, in one run, all over real HTTP:
 3. **inbox sync**: revokes the subscription and does the same with ``sync_inbox`` run every
    ``--inbox-seconds`` (30 s, the default beat period), the path django-axme had before;
 4. **throughput**: ``--deliveries`` signed deliveries POSTed by ``--clients`` connections
-   from a separate process, processing deferred (``WEBHOOK_PROCESSING = "celery"``: the view
-   records the row and sends the task to the broker; no worker consumes, the queue is purged
-   afterwards): deliveries/s and the view's p50/p99;
+   from a separate process to ``--web-processes`` forked server processes (one per core, as
+   a pre-fork server like gunicorn runs), processing deferred
+   (``WEBHOOK_PROCESSING = "celery"``: the view records the row and sends the task to the
+   broker; no worker consumes, the queue is purged afterwards): deliveries/s and the view's
+   p50/p99;
 5. prints the figures and the ratios (targets: push p99 under 1 s; 500 deliveries/s).
 """
 
@@ -30,6 +32,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -120,15 +123,14 @@ def load(url: str, count: int, clients: int) -> None:
 # -- the Django side --------------------------------------------------------------------------
 
 
-def start_web_server(threads: int) -> tuple[Any, str]:
-    """A WSGI server for the test project whose requests run on a fixed pool of threads, so
-    each thread keeps its database connection (``CONN_MAX_AGE``)."""
+def web_server(threads: int) -> Any:
+    """A WSGI server for the test project whose requests run on a fixed pool of threads
+    (created when it starts serving, so after a fork), so each thread keeps its database
+    connection (``CONN_MAX_AGE``)."""
     from socketserver import ThreadingMixIn
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
     from django.core.wsgi import get_wsgi_application
-
-    pool = ThreadPoolExecutor(threads, thread_name_prefix="web")
 
     class Quiet(WSGIRequestHandler):
         def log_message(self, *args: Any) -> None:
@@ -136,14 +138,43 @@ def start_web_server(threads: int) -> tuple[Any, str]:
 
     class PoolServer(ThreadingMixIn, WSGIServer):
         daemon_threads = True
+        pool: ThreadPoolExecutor | None = None
 
         def process_request(self, request: Any, client_address: Any) -> None:
-            pool.submit(self.process_request_thread, request, client_address)
+            if self.pool is None:
+                self.pool = ThreadPoolExecutor(threads, thread_name_prefix="web")
+            self.pool.submit(self.process_request_thread, request, client_address)
 
     server = PoolServer(("127.0.0.1", 0), Quiet)
     server.set_app(get_wsgi_application())
+    return server
+
+
+def start_web_server(threads: int) -> tuple[Any, str]:
+    """One server in this process, serving on a thread."""
+    server = web_server(threads)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def fork_web_servers(processes: int, threads: int) -> tuple[list[int], str]:
+    """``processes`` forked children serving one listening socket (as a pre-fork server such
+    as gunicorn does); database connections are closed before forking."""
+    from django.db import connections
+
+    server = web_server(threads)
+    connections.close_all()
+    pids = []
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child serves until it is killed
+            try:
+                server.serve_forever()
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    server.socket.close()
+    return pids, f"http://127.0.0.1:{server.server_address[1]}"
 
 
 class Arrivals:
@@ -218,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deliveries", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--web-threads", type=int, default=8)
+    parser.add_argument(
+        "--web-processes", type=int, default=2, help="server processes of the throughput phase"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--load", nargs=3, metavar=("URL", "COUNT", "CLIENTS"), help=argparse.SUPPRESS
@@ -300,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     # 4. throughput, processing deferred to a (absent) worker
     settings.AXME = {**settings.AXME, "WEBHOOK_PROCESSING": "celery"}
     before = WebhookDelivery.objects.count()
+    pids, load_url = fork_web_servers(options.web_processes, options.web_threads)
     result = subprocess.run(
         [
             sys.executable,
@@ -309,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
             "--broker-url",
             options.broker_url,
             "--load",
-            web_url + "/axme/webhook/",
+            load_url + "/axme/webhook/",
             str(options.deliveries),
             str(options.clients),
         ],
@@ -318,6 +353,9 @@ def main(argv: list[str] | None = None) -> int:
         check=True,
     )
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    for pid in pids:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
     recorded = WebhookDelivery.objects.count() - before
     from celery import current_app
 
@@ -348,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(
         f"view throughput, processing deferred ({options.clients} clients, "
-        f"{options.web_threads} server threads): {options.deliveries} deliveries in "
+        f"{options.web_processes} server processes x {options.web_threads} threads): {options.deliveries} deliveries in "
         f"{loaded['elapsed']:.2f} s = {rate:.0f}/s (target 500/s, x{rate / 500:.2f}); "
         f"per delivery p50 {ms(loaded['p50'])}, p99 {ms(loaded['p99'])}; "
         f"statuses {loaded['statuses']}; {recorded} rows recorded; {purged} tasks purged"

@@ -41,8 +41,9 @@ def record_delivery(
 
     Idempotent and safe under concurrency: a second call with the same id (a duplicate
     delivery, even one racing the first in another process) creates nothing and returns the
-    existing row with ``created=False``. The insert commits on return (its own savepoint
-    inside a caller's transaction). Text fields are clipped to their column sizes.
+    existing row with ``created=False``. The insert commits on return in autocommit (one
+    statement); inside a caller's transaction it runs in a savepoint, so a duplicate leaves
+    that transaction usable. Text fields are clipped to their column sizes.
     """
     fields: dict[str, Any] = {
         "event_type": clip(event_type, 120) or "",
@@ -58,7 +59,10 @@ def record_delivery(
     if outcome != WebhookOutcome.RECEIVED:
         fields["processed_at"] = timezone.now()
     try:
-        with transaction.atomic():
+        if transaction.get_connection().in_atomic_block:
+            with transaction.atomic():  # a savepoint: a duplicate must not break the caller's
+                row = WebhookDelivery.objects.create(delivery_id=delivery_id, **fields)
+        else:  # autocommit: one INSERT, committed by itself (the view's usual case)
             row = WebhookDelivery.objects.create(delivery_id=delivery_id, **fields)
         return row, True
     except IntegrityError:
