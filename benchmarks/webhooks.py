@@ -386,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(
         f"view throughput, processing deferred ({options.clients} clients, "
-        f"{options.web_processes} server processes x {options.web_threads} threads): {options.deliveries} deliveries in "
+        f"{options.web_processes} server processes x {options.web_threads} threads): "
+        f"{options.deliveries} deliveries in "
         f"{loaded['elapsed']:.2f} s = {rate:.0f}/s (target 500/s, x{rate / 500:.2f}); "
         f"per delivery p50 {ms(loaded['p50'])}, p99 {ms(loaded['p99'])}; "
         f"statuses {loaded['statuses']}; {recorded} rows recorded; {purged} tasks purged"
