@@ -11,9 +11,10 @@ What it does, in one run, all over real HTTP:
 
 1. starts the emulator's HTTP server and a Django WSGI server (a pool of threads, persistent
    database connections) for the test project in this process;
-2. **push**: subscribes the webhook view (``manage.py axme_webhooks sync``, processing
-   ``inline``) and opens ``--approvals`` human tasks at random times within ``--spread``
-   seconds; for each, the latency from the emulator opening the task to
+2. **push**: subscribes the webhook view (``manage.py axme_webhooks sync``; processing in one
+   Celery worker process, the default setting, or ``--processing inline``) and opens
+   ``--approvals`` human tasks at random times within ``--spread`` seconds; for each, the
+   latency from the emulator opening the task to
    ``approval_requested`` firing (p50/p99/max). No inbox sync runs;
 3. **inbox sync**: revokes the subscription and does the same with ``sync_inbox`` run every
    ``--inbox-seconds`` (30 s, the default beat period), the path django-axme had before;
@@ -189,8 +190,22 @@ class Arrivals:
             self.at.setdefault(approval.thread_id, time.monotonic())
 
     def count(self, ids: list[str]) -> int:
+        self.read_probe()
         with self.lock:
             return sum(1 for i in ids if i in self.at)
+
+    #: The worker's probe file (``benchmarks/webhook_probe.py``), when processing in Celery;
+    #: its times are wall-clock, converted to this process's monotonic clock.
+    probe: Path | None = None
+
+    def read_probe(self) -> None:
+        if self.probe is None or not self.probe.exists():
+            return
+        offset = time.monotonic() - time.time()
+        with self.lock:
+            for line in self.probe.read_text().splitlines():
+                stamp, thread_id = line.split()
+                self.at.setdefault(thread_id, float(stamp) + offset)
 
 
 def open_tasks(emulator: Any, n: int, spread: float, seed: int) -> tuple[list[str], dict]:
@@ -239,6 +254,53 @@ def latencies(arrivals: Arrivals, ids: list[str], opened: dict[str, float]) -> l
     return [arrivals.at[i] - opened[i] for i in ids if i in arrivals.at and i in opened]
 
 
+def start_worker(options: Any) -> tuple[subprocess.Popen[bytes], Path]:
+    """One Celery worker (threads pool) processing the deliveries, with the approval probe;
+    the inbox sync is off in it (no beat, no owners)."""
+    import tempfile
+
+    probe = Path(tempfile.mkdtemp(prefix="axme-bench-")) / "approvals.txt"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "benchmarks.webhook_bench_settings",
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTPROJECT)]),
+        "AXME_BENCH_SIGNALS": str(probe),
+        "AXME_BENCH_AXME": json.dumps({"INBOX_OWNER_AGENTS": [], "DEFAULT_OWNER_AGENT": OWNER}),
+        "AXME_BASE_URL": options.emulator_url,
+        "AXME_API_KEY": API_KEY,
+    }
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "testproject",
+            "worker",
+            "-P",
+            "threads",
+            "-c",
+            "8",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "INFO",
+        ],
+        cwd=TESTPROJECT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert worker.stdout is not None
+    for raw in worker.stdout:
+        if b" ready." in raw:
+            break
+    else:
+        raise RuntimeError("the benchmark worker did not start")
+    threading.Thread(target=lambda: [None for _ in worker.stdout], daemon=True).start()
+    return worker, probe
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", required=True)
@@ -253,6 +315,12 @@ def main(argv: list[str] | None = None) -> int:
         "--web-processes", type=int, default=2, help="server processes of the throughput phase"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--processing",
+        choices=("celery", "inline"),
+        default="celery",
+        help="push phase: process in a Celery worker (the default setting) or in the view",
+    )
     parser.add_argument(
         "--load", nargs=3, metavar=("URL", "COUNT", "CLIENTS"), help=argparse.SUPPRESS
     )
@@ -288,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
 
     emulator = Emulator(api_key=API_KEY, webhooks={"workers": 8})
     emulator_server = EmulatorServer(emulator).start()
+    options.emulator_url = emulator_server.url
     web, web_url = start_web_server(options.web_threads)
     settings.AXME = {
         **settings.AXME,
@@ -309,12 +378,22 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     # 2. push
+    worker = None
+    if options.processing == "celery":
+        worker, probe = start_worker(options)
+        arrivals.probe = probe
+        settings.AXME = {**settings.AXME, "WEBHOOK_PROCESSING": "celery"}
     call_command("axme_webhooks", "sync", stdout=StringIO())
     ids, opened = open_tasks(emulator, n, spread, options.seed)
     wait_all(arrivals, ids, spread + 30)
     push = latencies(arrivals, ids, opened)
     emulator.webhooks.wait_idle(30)
     deliveries = WebhookDelivery.objects.count()
+    if worker is not None:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+        arrivals.probe = None
+    settings.AXME = {**settings.AXME, "WEBHOOK_PROCESSING": "inline"}
 
     # 3. inbox sync only
     for sub in emulator.gateway.table("webhook_subscriptions").values():
@@ -366,7 +445,10 @@ def main(argv: list[str] | None = None) -> int:
 
     rate = options.deliveries / loaded["elapsed"]
     print()
-    print(f"push (webhooks, inline processing, no inbox sync): {len(push)}/{n} approvals")
+    print(
+        f"push (webhooks, {options.processing} processing, no inbox sync): "
+        f"{len(push)}/{n} approvals"
+    )
     print(
         f"  approval opened -> approval_requested: p50 {ms(pct(push, 50))}, "
         f"p99 {ms(pct(push, 99))}, max {ms(max(push, default=float('nan')))}; "
