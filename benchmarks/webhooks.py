@@ -208,9 +208,12 @@ class Arrivals:
                 self.at.setdefault(thread_id, float(stamp) + offset)
 
 
-def open_tasks(emulator: Any, n: int, spread: float, seed: int) -> tuple[list[str], dict]:
+def open_tasks(
+    emulator: Any, n: int, spread: float, seed: int
+) -> tuple[list[str], dict[str, float], dict[str, float]]:
     """Create ``n`` intents (not mirrored) and open their human tasks at random times within
-    ``spread`` seconds, on a thread; returns the ids and the dict of opening times."""
+    ``spread`` seconds, on a thread; returns the ids and the opening times (monotonic, and
+    wall-clock for comparing with database timestamps)."""
     ids = []
     for i in range(n):
         created = emulator.create_intent(
@@ -226,6 +229,7 @@ def open_tasks(emulator: Any, n: int, spread: float, seed: int) -> tuple[list[st
     rng = random.Random(seed)
     schedule = sorted((rng.uniform(0, spread), intent_id) for intent_id in ids)
     opened: dict[str, float] = {}
+    opened_wall: dict[str, float] = {}
 
     def run() -> None:
         start = time.monotonic()
@@ -234,12 +238,13 @@ def open_tasks(emulator: Any, n: int, spread: float, seed: int) -> tuple[list[st
             if delay > 0:
                 time.sleep(delay)
             opened[intent_id] = time.monotonic()
+            opened_wall[intent_id] = time.time()
             emulator.gateway.open_human_task(
                 intent_id, owner_agent=OWNER, title="Approve the purchase?"
             )
 
     threading.Thread(target=run, daemon=True).start()
-    return ids, opened
+    return ids, opened, opened_wall
 
 
 def wait_all(arrivals: Arrivals, ids: list[str], timeout: float, tick: Any = None) -> None:
@@ -384,11 +389,18 @@ def main(argv: list[str] | None = None) -> int:
         arrivals.probe = probe
         settings.AXME = {**settings.AXME, "WEBHOOK_PROCESSING": "celery"}
     call_command("axme_webhooks", "sync", stdout=StringIO())
-    ids, opened = open_tasks(emulator, n, spread, options.seed)
+    ids, opened, opened_wall = open_tasks(emulator, n, spread, options.seed)
     wait_all(arrivals, ids, spread + 30)
     push = latencies(arrivals, ids, opened)
     emulator.webhooks.wait_idle(30)
     deliveries = WebhookDelivery.objects.count()
+    attempts = list(emulator.webhooks.attempts)
+    stages = WebhookDelivery.objects.filter(
+        thread_id__in=ids, owner_agent=OWNER, event_type="inbox.thread_created"
+    ).values_list("thread_id", "received_at", "processed_at")
+    to_view = [r.timestamp() - opened_wall[t] for t, r, _p in stages if t in opened_wall]
+    processing = [p.timestamp() - r.timestamp() for _t, r, p in stages if p]
+    refused = sum(1 for *_rest, status in attempts if not status.startswith("2"))
     if worker is not None:
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
@@ -399,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     for sub in emulator.gateway.table("webhook_subscriptions").values():
         call_command("axme_webhooks", "delete", sub["subscription_id"], stdout=StringIO())
     tasks.sync_inbox.run(owner_agents=[OWNER])  # cursor at "now", as a running beat would be
-    ids_b, opened_b = open_tasks(emulator, n, spread, options.seed + 1)
+    ids_b, opened_b, _wall = open_tasks(emulator, n, spread, options.seed + 1)
     next_sync = [time.monotonic() + options.inbox_seconds]
 
     def tick() -> None:
@@ -452,7 +464,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  approval opened -> approval_requested: p50 {ms(pct(push, 50))}, "
         f"p99 {ms(pct(push, 99))}, max {ms(max(push, default=float('nan')))}; "
-        f"{deliveries} deliveries recorded"
+        f"{deliveries} deliveries recorded, {len(attempts)} POSTs, {refused} not 2xx"
+    )
+    print(
+        f"  of which emulator -> view recorded: p50 {ms(pct(to_view, 50))}, "
+        f"p99 {ms(pct(to_view, 99))}; recorded -> processed: p50 {ms(pct(processing, 50))}, "
+        f"p99 {ms(pct(processing, 99))}"
     )
     print(
         f"inbox sync every {options.inbox_seconds:.0f} s (no webhooks): {len(pulled)}/{n} approvals"
