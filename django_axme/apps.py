@@ -14,5 +14,5 @@ class AxmeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Importing registers the system checks (settings, SQLite options) and hooks.
-        from django_axme import checks, conf, database_checks  # noqa: F401
+        # Importing registers the system checks (settings, SQLite options, webhooks) and hooks.
+        from django_axme import checks, conf, database_checks, webhook_checks  # noqa: F401

@@ -33,6 +33,8 @@ UPDATE_INTENT_POLICY_TASK = "django_axme.tasks.update_intent_policy"
 RECONCILE_OPEN_INTENTS_TASK = "django_axme.tasks.reconcile_open_intents"
 SYNC_INBOX_TASK = "django_axme.tasks.sync_inbox"
 PRUNE_TASK = "django_axme.tasks.prune"
+PROCESS_WEBHOOK_DELIVERY_TASK = "django_axme.tasks.process_webhook_delivery"
+REPROCESS_WEBHOOK_DELIVERIES_TASK = "django_axme.tasks.reprocess_webhook_deliveries"
 
 #: Tasks that hold a stream open; routed to ``AXME["OBSERVER_QUEUE"]`` when it is set.
 OBSERVER_TASKS: tuple[str, ...] = (OBSERVE_INTENT_TASK, OBSERVE_MANY_TASK)
@@ -52,6 +54,8 @@ def beat_schedule(
     - ``sync_inbox`` every ``inbox_seconds``: pulls inbox changes for
       ``AXME["INBOX_OWNER_AGENTS"]``.
     - ``prune`` daily at 03:17 (or ``prune_schedule``): deletes mirror rows past retention.
+    - ``reprocess_webhook_deliveries`` every ``reconcile_seconds``: the reconcile sweep of the
+      webhooks, processing deliveries recorded but left unprocessed (one query when none).
 
     Each entry expires after its own period, so a beat running while no worker consumes does
     not pile up stale sweeps.
@@ -68,6 +72,11 @@ def beat_schedule(
             "task": SYNC_INBOX_TASK,
             "schedule": float(inbox_seconds),
             "options": {"expires": float(inbox_seconds)},
+        },
+        "axme-reconcile-webhooks": {
+            "task": REPROCESS_WEBHOOK_DELIVERIES_TASK,
+            "schedule": float(reconcile_seconds),
+            "options": {"expires": float(reconcile_seconds)},
         },
         "axme-prune": {
             "task": PRUNE_TASK,

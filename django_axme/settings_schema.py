@@ -8,8 +8,9 @@ puts a secret's value in a message.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +22,14 @@ OPT_STR: tuple[type, ...] = (str, type(None))
 BOOL: tuple[type, ...] = (bool,)
 SEQUENCE: tuple[type, ...] = (list, tuple)
 
-SECTIONS = ("Connection and client", "Idempotency ledger", "Retention", "Celery", "Admin")
+SECTIONS = (
+    "Connection and client",
+    "Idempotency ledger",
+    "Retention",
+    "Celery",
+    "Admin",
+    "Webhooks",
+)
 
 _TYPE_NAMES = {
     str: "str",
@@ -186,3 +194,80 @@ def _check_base_url(setting: Setting, value: Any) -> Problem | None:
             {"key": setting.name},
         )
     return None
+
+
+def problems(setting: Setting, value: Any) -> Iterator[Problem]:
+    """Yield why ``value`` cannot be ``settings.AXME[setting.name]`` (nothing if it can).
+
+    At most one problem per rule, in this order: type (then list elements), choice, range
+    (finite, minimum, maximum), the setting's own ``check``. A value of the wrong type yields
+    only its type problem. Never includes a secret's value.
+    """
+    key = setting.name
+    if not type_ok(value, setting.types):
+        yield Problem(
+            "type",
+            key,
+            "AXME[%(key)r] must be %(expected)s, got %(type)s.",
+            {"key": key, "expected": setting.type_names(), "type": type(value).__name__},
+        )
+        return
+    if setting.item_types is not None and isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            if not type_ok(item, setting.item_types):
+                yield Problem(
+                    "type",
+                    key,
+                    "AXME[%(key)r] must be a list of %(expected)s, got %(type)s at index "
+                    "%(index)d.",
+                    {
+                        "key": key,
+                        "expected": type_names(setting.item_types),
+                        "type": type(item).__name__,
+                        "index": index,
+                    },
+                )
+                return
+    shown = "***" if setting.secret else short_repr(value)
+    if setting.choices and value not in setting.choices:
+        yield Problem(
+            "choice",
+            key,
+            "AXME[%(key)r] is %(value)s; allowed values: %(allowed)s.",
+            {"key": key, "value": shown, "allowed": ", ".join(map(str, setting.choices))},
+        )
+    if setting.is_number and isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield from _range_problems(setting, value, shown)
+    if setting.check is not None and value is not None:
+        problem = setting.check(setting, value)
+        if problem is not None:
+            yield problem
+
+
+def _range_problems(setting: Setting, value: float, shown: str) -> Iterator[Problem]:
+    key = setting.name
+    if setting.finite and isinstance(value, float) and not math.isfinite(value):
+        yield Problem(
+            "range",
+            key,
+            "AXME[%(key)r] must be a finite number, got %(value)s.",
+            {"key": key, "value": shown},
+        )
+        return
+    template = "AXME[%(key)r] must be %(relation)s %(bound)s, got %(value)s."
+    low = setting.minimum
+    if low is not None and (value < low or (setting.minimum_exclusive and value == low)):
+        relation = ">" if setting.minimum_exclusive else ">="
+        yield Problem(
+            "range",
+            key,
+            template,
+            {"key": key, "relation": relation, "bound": _number(low), "value": shown},
+        )
+    elif setting.maximum is not None and value > setting.maximum:
+        yield Problem(
+            "range",
+            key,
+            template,
+            {"key": key, "relation": "<=", "bound": _number(setting.maximum), "value": shown},
+        )

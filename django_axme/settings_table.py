@@ -17,8 +17,7 @@ in :mod:`django_axme.settings_schema` and is re-exported here.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from django_axme.settings_schema import (
@@ -32,8 +31,8 @@ from django_axme.settings_schema import (
     Problem,
     Setting,
     _check_base_url,
-    _number,
     literal,
+    problems,
     redact_url,
     short_repr,
     type_names,
@@ -71,6 +70,18 @@ _LEDGER = SECTIONS[1]
 _RETENTION = SECTIONS[2]
 _CELERY = SECTIONS[3]
 _ADMIN = SECTIONS[4]
+_WEBHOOKS = SECTIONS[5]
+
+#: Shortest webhook signing secret accepted (AXME's own lower bound, reference 3.10).
+WEBHOOK_MIN_SECRET_LENGTH = 16
+
+#: Event types a webhook subscription asks for by default (reference 3.10).
+WEBHOOK_DEFAULT_EVENT_TYPES = [
+    "inbox.thread_created",
+    "inbox.thread_updated",
+    "inbox.reply_received",
+]
+
 
 #: Every key of ``settings.AXME``, in documentation order.
 SETTINGS: tuple[Setting, ...] = (
@@ -350,87 +361,80 @@ SETTINGS: tuple[Setting, ...] = (
         "Dotted path of the adapter class (actor of admin mutations, deciding identity).",
         _ADMIN,
     ),
+    # Webhooks
+    Setting(
+        "WEBHOOK_SECRETS",
+        [],
+        SEQUENCE,
+        "Signing secrets a delivery may be signed with, newest first (rotation: add, then drop).",
+        _WEBHOOKS,
+        item_types=STR,
+        secret=True,
+    ),
+    Setting(
+        "WEBHOOK_SECRET",
+        None,
+        OPT_STR,
+        "One signing secret (the one-secret spelling; tried before WEBHOOK_SECRETS).",
+        _WEBHOOKS,
+        secret=True,
+    ),
+    Setting(
+        "WEBHOOK_MAX_BODY_BYTES",
+        MIB,
+        INT,
+        "Largest delivery body the webhook view reads; a larger one is answered 413.",
+        _WEBHOOKS,
+        minimum=KIB,
+        maximum=64 * MIB,
+    ),
+    Setting(
+        "WEBHOOK_TOLERANCE_SECONDS",
+        300,
+        NUMBER,
+        "A delivery whose signed timestamp is further from now than this is refused (400).",
+        _WEBHOOKS,
+        minimum=0,
+        minimum_exclusive=True,
+        maximum=DAY,
+    ),
+    Setting(
+        "WEBHOOK_PROCESSING",
+        "celery",
+        STR,
+        "Process a recorded delivery in a Celery task, or inline in the request.",
+        _WEBHOOKS,
+        choices=("celery", "inline"),
+    ),
+    Setting(
+        "WEBHOOK_URL",
+        None,
+        OPT_STR,
+        "Public URL of the webhook view that 'manage.py axme_webhooks sync' subscribes.",
+        _WEBHOOKS,
+    ),
+    Setting(
+        "WEBHOOK_EVENT_TYPES",
+        WEBHOOK_DEFAULT_EVENT_TYPES,
+        SEQUENCE,
+        "Event types 'manage.py axme_webhooks sync' subscribes to.",
+        _WEBHOOKS,
+        item_types=STR,
+    ),
+    Setting(
+        "WEBHOOK_REPROCESS_AFTER_SECONDS",
+        60,
+        NUMBER,
+        "The reconcile sweep processes deliveries left unprocessed for this long, in seconds.",
+        _WEBHOOKS,
+        minimum=0,
+        minimum_exclusive=True,
+        maximum=DAY,
+    ),
 )
 
 #: The table by name.
 BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
-
-
-def problems(setting: Setting, value: Any) -> Iterator[Problem]:
-    """Yield why ``value`` cannot be ``settings.AXME[setting.name]`` (nothing if it can).
-
-    At most one problem per rule, in this order: type (then list elements), choice, range
-    (finite, minimum, maximum), the setting's own ``check``. A value of the wrong type yields
-    only its type problem. Never includes a secret's value.
-    """
-    key = setting.name
-    if not type_ok(value, setting.types):
-        yield Problem(
-            "type",
-            key,
-            "AXME[%(key)r] must be %(expected)s, got %(type)s.",
-            {"key": key, "expected": setting.type_names(), "type": type(value).__name__},
-        )
-        return
-    if setting.item_types is not None and isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            if not type_ok(item, setting.item_types):
-                yield Problem(
-                    "type",
-                    key,
-                    "AXME[%(key)r] must be a list of %(expected)s, got %(type)s at index "
-                    "%(index)d.",
-                    {
-                        "key": key,
-                        "expected": type_names(setting.item_types),
-                        "type": type(item).__name__,
-                        "index": index,
-                    },
-                )
-                return
-    shown = "***" if setting.secret else short_repr(value)
-    if setting.choices and value not in setting.choices:
-        yield Problem(
-            "choice",
-            key,
-            "AXME[%(key)r] is %(value)s; allowed values: %(allowed)s.",
-            {"key": key, "value": shown, "allowed": ", ".join(map(str, setting.choices))},
-        )
-    if setting.is_number and isinstance(value, (int, float)) and not isinstance(value, bool):
-        yield from _range_problems(setting, value, shown)
-    if setting.check is not None and value is not None:
-        problem = setting.check(setting, value)
-        if problem is not None:
-            yield problem
-
-
-def _range_problems(setting: Setting, value: float, shown: str) -> Iterator[Problem]:
-    key = setting.name
-    if setting.finite and isinstance(value, float) and not math.isfinite(value):
-        yield Problem(
-            "range",
-            key,
-            "AXME[%(key)r] must be a finite number, got %(value)s.",
-            {"key": key, "value": shown},
-        )
-        return
-    template = "AXME[%(key)r] must be %(relation)s %(bound)s, got %(value)s."
-    low = setting.minimum
-    if low is not None and (value < low or (setting.minimum_exclusive and value == low)):
-        relation = ">" if setting.minimum_exclusive else ">="
-        yield Problem(
-            "range",
-            key,
-            template,
-            {"key": key, "relation": relation, "bound": _number(low), "value": shown},
-        )
-    elif setting.maximum is not None and value > setting.maximum:
-        yield Problem(
-            "range",
-            key,
-            template,
-            {"key": key, "relation": "<=", "bound": _number(setting.maximum), "value": shown},
-        )
 
 
 def first_problem(name: str, value: Any) -> Problem | None:

@@ -472,7 +472,7 @@ class BaseClient:
             prepared,
             stream=True,
             timeout=timeout,
-            verify=self._session.verify,
+            verify=True if self._session.verify is None else self._session.verify,
             cert=self._session.cert,
             proxies=self._session.proxies,
         )

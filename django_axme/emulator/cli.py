@@ -64,6 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds between keep-alive comments on idle streams (default 10)",
     )
     parser.add_argument("--log-requests", action="store_true", help="log every request to stderr")
+    parser.add_argument(
+        "--webhook-intent-events",
+        action="store_true",
+        help="emulator option: also deliver every intent event as 'intent.lifecycle' webhooks",
+    )
 
 
 def build_emulator(options: Any) -> Emulator:
@@ -82,6 +87,7 @@ def build_emulator(options: Any) -> Emulator:
         agents=list(options.agent),
         faults=faults,
         keepalive_seconds=options.keepalive_seconds,
+        webhooks={"deliver_intent_events": bool(getattr(options, "webhook_intent_events", False))},
     )
 
 

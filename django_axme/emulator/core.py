@@ -121,6 +121,8 @@ class Gateway:
         self.agent_conditions: dict[str, threading.Condition] = {}
         # every other family: name -> id -> record
         self.tables: dict[str, dict[str, dict[str, Any]]] = {}
+        # outbound webhooks (a webhook_delivery.WebhookDeliverer attaches itself here)
+        self.webhooks: Any = None
         self._router = Router.from_modules(
             routes_intents,
             routes_inbox,

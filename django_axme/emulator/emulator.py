@@ -12,6 +12,7 @@ from django_axme.emulator.agents import AgentHost, Script, parse_agent_spec
 from django_axme.emulator.faults import FaultPlan
 from django_axme.emulator.http_types import EmulatorRequest, EmulatorResponse
 from django_axme.emulator.scheduler import Scheduler
+from django_axme.emulator.webhook_delivery import WebhookDeliverer, WebhookFaults
 
 if TYPE_CHECKING:  # pragma: no cover
     from django_axme.emulator.core import Gateway
@@ -32,7 +33,10 @@ class Emulator:
 
     ``agents`` is a mapping ``{match: script}`` (script objects or spec strings such as
     ``"approval:owner=agent://boss"``) or an iterable of ``"match=spec"`` strings; ``faults``
-    is anything :meth:`FaultPlan.configure` accepts. ``api_key=None`` (with no ``api_keys``)
+    is anything :meth:`FaultPlan.configure` accepts. ``webhooks`` are the options of the
+    :class:`~django_axme.emulator.webhook_delivery.WebhookDeliverer` that POSTs signed webhook
+    deliveries to subscriptions (``{"deliver_intent_events": True, "faults": {"drop": 0.1}}``;
+    ``False`` turns delivery off). ``api_key=None`` (with no ``api_keys``)
     accepts any non-empty key. With the same seed, configuration and request order the emulator
     injects the same faults. Thread-safe. Call :meth:`close` (or use it as a context manager)
     to stop the agents' timer thread.
@@ -49,6 +53,7 @@ class Emulator:
         keepalive_seconds: float = 10.0,
         clock: Callable[[], datetime] | None = None,
         gateway: Gateway | None = None,
+        webhooks: Mapping[str, Any] | bool = True,
     ) -> None:
         if api_keys is not None:
             keys: list[str] | None = [k for k in api_keys if k]
@@ -73,6 +78,13 @@ class Emulator:
         self.agents = AgentHost(gateway, self.scheduler)
         self.configure_agents(agents)
         self.faults.configure(faults)
+        self.webhooks: WebhookDeliverer | None = None
+        if webhooks is not False:
+            options = dict(webhooks) if isinstance(webhooks, Mapping) else {}
+            fault_options = options.pop("faults", None)
+            if isinstance(fault_options, Mapping):
+                fault_options = WebhookFaults(**{"seed": seed, **fault_options})
+            self.webhooks = WebhookDeliverer(gateway, faults=fault_options, **options)
 
     def __repr__(self) -> str:
         return f"<Emulator seed={self.seed} agents={len(self.agents.attached())}>"
@@ -88,6 +100,8 @@ class Emulator:
         Idempotent."""
         self.agents.close()
         self.scheduler.close()
+        if self.webhooks is not None:
+            self.webhooks.close()
 
     # -- front door ------------------------------------------------------------------------
     def handle(self, req: EmulatorRequest) -> EmulatorResponse:

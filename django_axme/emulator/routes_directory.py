@@ -647,6 +647,7 @@ def upsert_subscription_route(gw: Gateway, ctx: RequestContext) -> RouteResult:
     )
     if secret is not None:
         sub["secret_hint"] = "****" + secret[-4:]
+        sub["_secret"] = secret  # signs deliveries; never returned (only _SUB_KEYS are)
     return 200, {"ok": True, "subscription": {k: sub[k] for k in _SUB_KEYS}}
 
 
@@ -692,13 +693,24 @@ def _delivery_counters(gw: Gateway, owner: str, event_type: str) -> dict[str, in
 
 @route("POST", "/v1/webhooks/events")
 def publish_event_route(gw: Gateway, ctx: RequestContext) -> RouteResult:
-    """Record the event and count the matching subscriptions as pending deliveries (the
-    emulator does not call callback URLs)."""
+    """Record the event and queue a delivery per matching subscription (POSTed by
+    ``gw.webhooks``, see ``webhook_delivery.py``; without one, only counted as pending)."""
     f = Fields(ctx.body)
     event_type = f.required_str("event_type", min_len=3, max_len=120)
     source = f.required_str("source", min_len=2, max_len=100)
     payload = f.obj("payload", required=True)
     owner = _webhook_owner(gw, ctx)
+    if gw.webhooks is not None:
+        published = gw.webhooks.publish(owner, event_type, payload, source=source)
+        return 200, {
+            "ok": True,
+            "accepted_at": published["accepted_at"],
+            "event_type": event_type,
+            "source": source,
+            "owner_agent": owner,
+            "event_id": published["event_id"],
+            **published["counters"],
+        }
     event: dict[str, Any] = {
         "event_id": new_id(),
         "owner_agent": owner,
@@ -724,12 +736,16 @@ def replay_event_route(gw: Gateway, ctx: RequestContext) -> RouteResult:
     event = gw.table("webhook_events").get(ctx.params["event_id"])
     if event is None or not _visible(event, ctx.owner_agent):
         raise EmulatorNotFound("webhook event not found", field="event_id")
+    if gw.webhooks is not None:
+        counters = gw.webhooks.replay(event)
+    else:
+        counters = _delivery_counters(gw, event["owner_agent"], event["event_type"])
     return 200, {
         "ok": True,
         "event_id": event["event_id"],
         "owner_agent": event["owner_agent"],
         "event_type": event["event_type"],
-        **_delivery_counters(gw, event["owner_agent"], event["event_type"]),
+        **counters,
         "replayed_at": gw.now_ts(),
     }
 

@@ -70,12 +70,24 @@ def _timeline_entry(
     return entry
 
 
-def _touch(gw: Gateway, thread: dict[str, Any]) -> None:
+def _touch(gw: Gateway, thread: dict[str, Any], event_type: str = "inbox.thread_updated") -> None:
     thread["updated_at"] = gw.now_ts()
     gw.change_seq += 1
     changes = gw.thread_changes.setdefault(thread["owner_agent"], OrderedDict())
     changes[thread["thread_id"]] = gw.change_seq
     changes.move_to_end(thread["thread_id"])
+    if gw.webhooks is not None:  # outbound webhooks (emulator/webhook_delivery.py)
+        gw.notify(
+            "inbox.thread",
+            {
+                "event_type": event_type,
+                "owner_agent": thread["owner_agent"],
+                "thread": {
+                    k: thread.get(k)
+                    for k in ("thread_id", "intent_id", "owner_agent", "status", "updated_at")
+                },
+            },
+        )
 
 
 def put_thread(
@@ -114,7 +126,7 @@ def put_thread(
     }
     gw.threads[key] = thread
     gw.thread_owners.setdefault(thread_id, []).append(owner_agent)
-    _touch(gw, thread)
+    _touch(gw, thread, "inbox.thread_created")
     return thread
 
 
@@ -481,7 +493,7 @@ def reply_route(gw: Gateway, ctx: RequestContext) -> RouteResult:
     )
     if thread["status"] == "pending":
         thread["status"] = "active"
-    _touch(gw, thread)
+    _touch(gw, thread, "inbox.reply_received")
     return 200, {"ok": True, "thread": thread_view(thread)}
 
 
@@ -503,7 +515,7 @@ def delegate_route(gw: Gateway, ctx: RequestContext) -> RouteResult:
     )
     if thread["status"] == "pending":
         thread["status"] = "active"
-    _touch(gw, thread)
+    _touch(gw, thread, "inbox.reply_received")
     return 200, {"ok": True, "thread": thread_view(thread)}
 
 

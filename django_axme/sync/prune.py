@@ -24,11 +24,12 @@ from django_axme.models import (
     Intent,
     IntentEvent,
     SendState,
+    WebhookDelivery,
 )
 
 logger = logging.getLogger("django_axme.sync")
 
-__all__ = ["PruneCounts", "prunable_querysets", "prune"]
+__all__ = ["PruneCounts", "prunable_querysets", "prunable_webhook_deliveries", "prune"]
 
 
 @dataclass
@@ -39,6 +40,14 @@ class PruneCounts:
     events: int = 0
     ledger: int = 0
     batches: int = 0
+    webhooks: int = 0
+
+
+def prunable_webhook_deliveries(
+    *, now: dt.datetime, retention_days: int
+) -> models.QuerySet[WebhookDelivery]:
+    """Webhook deliveries (the audit log) received more than ``retention_days`` ago."""
+    return WebhookDelivery.objects.filter(received_at__lt=now - dt.timedelta(days=retention_days))
 
 
 def prunable_querysets(
@@ -98,6 +107,7 @@ def prune(
         raise ValueError(f"batch_size must be >= 1, got {size}")
     now = now or timezone.now()
     intents, events, ledger = prunable_querysets(now=now, retention_days=days)
+    deliveries = prunable_webhook_deliveries(now=now, retention_days=days)
     counts = PruneCounts()
     if dry_run:
         counts.intents = intents.count()
@@ -105,6 +115,7 @@ def prune(
             Q(pk__in=events.values("pk")) | Q(intent__in=intents.values("pk"))
         ).count()
         counts.ledger = ledger.count()
+        counts.webhooks = deliveries.count()
         return counts
 
     event_label = IntentEvent._meta.label
@@ -119,11 +130,13 @@ def prune(
     counts.intents = _delete_in_batches(intents, size, on_batch)
     _delete_in_batches(events, size, on_batch)  # counted through on_batch
     counts.ledger = _delete_in_batches(ledger, size, on_batch)
+    counts.webhooks = _delete_in_batches(deliveries, size, on_batch)
     logger.info(
-        "pruned %s intents, %s events, %s ledger rows in %s batches",
+        "pruned %s intents, %s events, %s ledger rows, %s webhook deliveries in %s batches",
         counts.intents,
         counts.events,
         counts.ledger,
+        counts.webhooks,
         counts.batches,
     )
     return counts

@@ -11,7 +11,9 @@ unchanged, see :mod:`django_axme.celery`):
 - :mod:`~django_axme.tasks.send`: ``send_intent``, ``retry_intent``, ``send_retry``;
 - :mod:`~django_axme.tasks.controls`: ``update_intent_controls``, ``update_intent_policy``;
 - :mod:`~django_axme.tasks.periodic`: ``reconcile_open_intents``, ``sync_inbox``, ``prune``,
-  and the worker-start signal delivery.
+  and the worker-start signal delivery;
+- :mod:`~django_axme.tasks.webhooks`: ``process_webhook_delivery``,
+  ``reprocess_webhook_deliveries``.
 
 Retries, one rule: an error the client calls retryable (``AxmeError.retryable``: transport
 errors, 408, 429, 5xx other than 501/505, the statuses the client itself retries) is retried
@@ -46,6 +48,7 @@ from django_axme.tasks.periodic import (
     sync_inbox,
 )
 from django_axme.tasks.send import retry_intent, send_intent, send_retry
+from django_axme.tasks.webhooks import process_webhook_delivery, reprocess_webhook_deliveries
 
 __all__ = [
     "IntentWaitError",
@@ -55,8 +58,10 @@ __all__ = [
     "intent_as_dict",
     "observe_intent",
     "observe_many",
+    "process_webhook_delivery",
     "prune",
     "reconcile_open_intents",
+    "reprocess_webhook_deliveries",
     "resend_unsent_decisions",
     "retry_intent",
     "send_intent",

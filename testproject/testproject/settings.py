@@ -99,6 +99,13 @@ AXME = {
     "DEFAULT_OWNER_AGENT": os.environ.get("AXME_OWNER_AGENT", "agent://demo/approvers"),
     "DEFAULT_FROM_AGENT": os.environ.get("AXME_FROM_AGENT", "agent://demo/shop"),
     "INBOX_OWNER_AGENTS": [os.environ.get("AXME_OWNER_AGENT", "agent://demo/approvers")],
+    # Webhooks: AXME (here the emulator) pushes inbox changes to /axme/webhook/; the inbox
+    # sync stays as the safety net. `manage.py axme_webhooks sync` subscribes WEBHOOK_URL.
+    "WEBHOOK_SECRETS": [
+        os.environ.get("AXME_WEBHOOK_SECRET", "testproject-webhook-secret-for-local-use")
+    ],
+    "WEBHOOK_URL": os.environ.get("AXME_WEBHOOK_URL", "http://127.0.0.1:8000/axme/webhook/"),
+    "WEBHOOK_PROCESSING": os.environ.get("AXME_WEBHOOK_PROCESSING", "celery"),
 }
 
 # Celery: a broker that needs no server unless CELERY_BROKER_URL says otherwise.

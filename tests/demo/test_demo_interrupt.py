@@ -153,7 +153,7 @@ def test_a_person_decides_in_the_admin_and_the_app_reacts(
             ("Laptop for a new hire", "#axme-approve", "Fine, order it."),
             ("Espresso machine for the office", "#axme-reject", "Over budget."),
         ]:
-            # The worker's inbox sync brings the approvals within seconds; a person reloads.
+            # Webhook pushes bring the approvals within seconds; a person reloads.
             deadline = time.monotonic() + 60
             page.goto(queue)
             while not page.locator(f"text=Approve {item}").count():

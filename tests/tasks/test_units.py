@@ -133,10 +133,12 @@ def test_beat_schedule() -> None:
     assert set(AXME_BEAT_SCHEDULE) == {
         "axme-reconcile-open-intents",
         "axme-sync-inbox",
+        "axme-reconcile-webhooks",
         "axme-prune",
     }
     fast = beat_schedule(reconcile_seconds=5, inbox_seconds=7)
     assert fast["axme-reconcile-open-intents"]["schedule"] == 5.0
     assert fast["axme-sync-inbox"]["task"] == "django_axme.tasks.sync_inbox"
+    assert fast["axme-reconcile-webhooks"]["schedule"] == 5.0
     with pytest.raises(ValueError, match="positive"):
         beat_schedule(reconcile_seconds=0)

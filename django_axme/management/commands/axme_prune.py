@@ -48,3 +48,7 @@ class Command(BaseCommand):
             )
         )
         self.stdout.write(template % counts.__dict__)
+        if counts.webhooks:
+            self.stdout.write(
+                _("Webhook deliveries past retention: %(webhooks)d.") % counts.__dict__
+            )

@@ -243,7 +243,10 @@ class Demo:
             AXME_BASE_URL=self.emulator_url,
             AXME_API_KEY=API_KEY,
             AXME_OWNER_AGENT=APPROVER_INBOX,
-            AXME_INBOX_SYNC_SECONDS="2",
+            # Approvals arrive by webhook push; the inbox sync is the safety net (docs/webhooks).
+            AXME_WEBHOOK_URL=f"{self.web_url}/axme/webhook/",
+            AXME_WEBHOOK_SECRET=secrets.token_urlsafe(24),
+            AXME_INBOX_SYNC_SECONDS="30",
             AXME_RECONCILE_SECONDS="10",
             CELERY_TASK_ALWAYS_EAGER="0",
             PYTHONUNBUFFERED="1",
@@ -365,6 +368,20 @@ class Demo:
         )
         worker.wait_for_line(" ready.", timeout=self._remaining(60))
         self._wait_http(web, self.web_url + "/admin/login/", timeout=self._remaining(60))
+        self.subscribe_webhooks()
+
+    def subscribe_webhooks(self) -> None:
+        """Subscribe the web server's axme:webhook view at the emulator
+        (``manage.py axme_webhooks sync``): approvals then arrive by push."""
+        from io import StringIO
+
+        from django.core.management import call_command
+
+        call_command("axme_webhooks", "sync", stdout=StringIO())
+        self.console.say(
+            f"==> subscribed {self.web_url}/axme/webhook/ to the emulator's inbox events: "
+            "approvals arrive by push (the inbox sync, every 30 s, is the safety net)"
+        )
 
     def _wait_http(self, process: ManagedProcess, url: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -419,6 +436,7 @@ class Demo:
         while time.monotonic() < deadline:
             found = self.approvals()
             if wanted <= set(found):
+                self._say_how_approvals_came(found)
                 return found
             self._check_children()
             time.sleep(0.5)
@@ -427,6 +445,20 @@ class Demo:
         raise DemoFailure(
             f"no approval mirrored for {', '.join(missing)} within {timeout:.0f} s "
             "(the Celery worker's sync_inbox/observer should have fetched it; see the worker log)"
+        )
+
+    def _say_how_approvals_came(self, found: dict[str, Any]) -> None:
+        from django_axme.models import WebhookDelivery
+
+        threads = [a.thread_id for a in found.values()]
+        pushed = set(
+            WebhookDelivery.objects.filter(thread_id__in=threads, outcome="processed").values_list(
+                "thread_id", flat=True
+            )
+        )
+        self.console.say(
+            f"    {len(found)} approval(s) in the admin, {len(pushed & set(threads))} "
+            "brought by a webhook delivery"
         )
 
     def _check_children(self) -> None:
