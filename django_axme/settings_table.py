@@ -29,7 +29,14 @@ OPT_STR: tuple[type, ...] = (str, type(None))
 BOOL: tuple[type, ...] = (bool,)
 SEQUENCE: tuple[type, ...] = (list, tuple)
 
-SECTIONS = ("Connection and client", "Idempotency ledger", "Retention", "Celery", "Admin")
+SECTIONS = (
+    "Connection and client",
+    "Idempotency ledger",
+    "Retention",
+    "Celery",
+    "Admin",
+    "Agent",
+)
 
 _TYPE_NAMES = {
     str: "str",
@@ -206,6 +213,7 @@ _LEDGER = SECTIONS[1]
 _RETENTION = SECTIONS[2]
 _CELERY = SECTIONS[3]
 _ADMIN = SECTIONS[4]
+_AGENT = SECTIONS[5]
 
 #: Every key of ``settings.AXME``, in documentation order.
 SETTINGS: tuple[Setting, ...] = (
@@ -477,6 +485,69 @@ SETTINGS: tuple[Setting, ...] = (
         BOOL,
         "Allow deleting mirror rows in the admin (with the delete permission).",
         _ADMIN,
+    ),
+    # Agent (django_axme.agent)
+    Setting(
+        "AGENT_ADDRESSES",
+        [],
+        SEQUENCE,
+        "The agent:// addresses this project serves as an AXME agent.",
+        _AGENT,
+        item_types=STR,
+    ),
+    Setting(
+        "AGENT_WINDOW_SECONDS",
+        15,
+        INT,
+        "Length of one agent stream window, in seconds.",
+        _AGENT,
+        minimum=1,
+        maximum=60,
+    ),
+    Setting(
+        "AGENT_LEASE_SECONDS",
+        60,
+        NUMBER,
+        "Lease that keeps a second listener of the same address from running, in seconds.",
+        _AGENT,
+        minimum=0,
+        minimum_exclusive=True,
+        maximum=3600,
+    ),
+    Setting(
+        "AGENT_JOB_LEASE_SECONDS",
+        300,
+        NUMBER,
+        "Lease of one handler run; a killed worker's run is started again after it, in seconds.",
+        _AGENT,
+        minimum=0,
+        minimum_exclusive=True,
+        maximum=DAY,
+    ),
+    Setting(
+        "AGENT_HEARTBEAT_SECONDS",
+        30,
+        NUMBER,
+        "Period of the mesh heartbeat sent while listening, in seconds (0 = none).",
+        _AGENT,
+        minimum=0,
+        maximum=3600,
+    ),
+    Setting(
+        "AGENT_LISTEN_IN_WORKER",
+        False,
+        BOOL,
+        "Start the listeners as Celery tasks when a worker starts.",
+        _AGENT,
+    ),
+    Setting(
+        "AGENT_LISTEN_SLICE_SECONDS",
+        300,
+        NUMBER,
+        "Length of one agent_listen task slice before it re-enqueues itself, in seconds.",
+        _AGENT,
+        minimum=1,
+        maximum=DAY,
     ),
 )
 

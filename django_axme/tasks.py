@@ -956,3 +956,6 @@ def deliver_signals_at_worker_start(**kwargs: Any) -> int:
             connections.close_all()
         except Exception:  # pragma: no cover - closing is best effort
             logger.debug("closing connections after start-up delivery failed", exc_info=True)
+
+
+from django_axme.agent.tasks import agent_listen, run_agent_handler  # noqa: E402,F401
