@@ -161,8 +161,9 @@ class Registry:
         self, intent_type: str, func: Callable[..., Any], addresses: Iterable[str] | None = None
     ) -> Handler:
         """Register ``func``; raises ``ValueError`` when another function already handles
-        ``intent_type`` for an overlapping set of addresses (re-registering the same function,
-        e.g. a module imported twice, is a no-op)."""
+        ``intent_type`` for every address (both unscoped) or for an overlapping set of addresses
+        (a scoped handler beside an unscoped one is fine: it wins at its addresses).
+        Re-registering the same function (a module imported twice) is a no-op."""
         if not isinstance(intent_type, str) or not intent_type.strip():
             raise ValueError("intent_type must be a non-empty string")
         if isinstance(addresses, str):
@@ -176,7 +177,8 @@ class Registry:
                     existing.remove(old)
                     break
             for old in existing:
-                if old.addresses is None or scope is None or old.addresses & scope:
+                both_general = old.addresses is None and scope is None
+                if both_general or (old.addresses and scope and old.addresses & scope):
                     raise ValueError(
                         f"{intent_type!r} is already handled by {old.name} for overlapping "
                         f"addresses; limit one of them with addresses=[...]"
