@@ -16,3 +16,4 @@ __all__ = ["ApprovalAdmin", "IntentAdmin"]
 
 admin.site.register(Approval, ApprovalAdmin)
 admin.site.register(Intent, IntentAdmin)
+from django_axme.admin import agent as _agent  # noqa: E402,F401  registers AgentJobAdmin
