@@ -72,15 +72,35 @@ def _schedule_wake(job_pk: int) -> None:
 
 
 @shared_task(name=AGENT_LISTEN_TASK, bind=True, acks_late=True, ignore_result=True)
-def agent_listen(self: Any, address: str, seconds: float | None = None) -> int:
+def agent_listen(
+    self: Any, address: str, seconds: float | None = None, takeover: bool = True
+) -> int:
     """Listen on ``address`` for ``seconds`` (default ``AXME["AGENT_LISTEN_SLICE_SECONDS"]``),
-    then enqueue the next slice if this slice held the lease. Returns items received."""
+    then enqueue the next slice. Returns items received.
+
+    When another listener holds the address, the slice comes back once just after that lease
+    ends (``takeover``): if the holder was killed, it takes over; if the holder renewed its
+    lease (it is alive), the slice ends for good. So at most one chain of slices per address
+    keeps going, and a killed listener is replaced within one lease."""
     import time
 
+    from django.utils import timezone
+
     from django_axme.agent.listener import Listener
+    from django_axme.models import AgentListener
 
     listener = Listener(address)
     if not listener.claim():
+        if takeover:
+            until = (
+                AgentListener.objects.filter(address=address)
+                .values_list("lease_until", flat=True)
+                .first()
+            )
+            wait = 0.0 if until is None else (until - timezone.now()).total_seconds()
+            agent_listen.apply_async(
+                (address,), {"seconds": seconds, "takeover": False}, countdown=max(0.0, wait) + 0.5
+            )
         return 0
     span = float(seconds if seconds is not None else get_setting("AGENT_LISTEN_SLICE_SECONDS"))
     got = listener.run(until=time.monotonic() + span)
