@@ -29,6 +29,7 @@ SECTIONS = (
     "Celery",
     "Admin",
     "Webhooks",
+    "Agent",
 )
 
 _TYPE_NAMES = {

@@ -20,6 +20,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django_axme.settings_features import (
+    FEATURE_SETTINGS,
+    WEBHOOK_DEFAULT_EVENT_TYPES,
+    WEBHOOK_MIN_SECRET_LENGTH,
+)
 from django_axme.settings_schema import (
     BOOL,
     INT,
@@ -49,6 +54,8 @@ __all__ = [
     "SEQUENCE",
     "SETTINGS",
     "STR",
+    "WEBHOOK_DEFAULT_EVENT_TYPES",
+    "WEBHOOK_MIN_SECRET_LENGTH",
     "Problem",
     "Setting",
     "first_problem",
@@ -70,19 +77,6 @@ _LEDGER = SECTIONS[1]
 _RETENTION = SECTIONS[2]
 _CELERY = SECTIONS[3]
 _ADMIN = SECTIONS[4]
-_WEBHOOKS = SECTIONS[5]
-
-#: Shortest webhook signing secret accepted (AXME's own lower bound, reference 3.10).
-WEBHOOK_MIN_SECRET_LENGTH = 16
-
-#: Event types a webhook subscription asks for by default (reference 3.10).
-WEBHOOK_DEFAULT_EVENT_TYPES = [
-    "inbox.thread_created",
-    "inbox.thread_updated",
-    "inbox.reply_received",
-]
-
-
 #: Every key of ``settings.AXME``, in documentation order.
 SETTINGS: tuple[Setting, ...] = (
     # Connection and client
@@ -361,76 +355,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Dotted path of the adapter class (actor of admin mutations, deciding identity).",
         _ADMIN,
     ),
-    # Webhooks
-    Setting(
-        "WEBHOOK_SECRETS",
-        [],
-        SEQUENCE,
-        "Signing secrets a delivery may be signed with, newest first (rotation: add, then drop).",
-        _WEBHOOKS,
-        item_types=STR,
-        secret=True,
-    ),
-    Setting(
-        "WEBHOOK_SECRET",
-        None,
-        OPT_STR,
-        "One signing secret (the one-secret spelling; tried before WEBHOOK_SECRETS).",
-        _WEBHOOKS,
-        secret=True,
-    ),
-    Setting(
-        "WEBHOOK_MAX_BODY_BYTES",
-        MIB,
-        INT,
-        "Largest delivery body the webhook view reads; a larger one is answered 413.",
-        _WEBHOOKS,
-        minimum=KIB,
-        maximum=64 * MIB,
-    ),
-    Setting(
-        "WEBHOOK_TOLERANCE_SECONDS",
-        300,
-        NUMBER,
-        "A delivery whose signed timestamp is further from now than this is refused (400).",
-        _WEBHOOKS,
-        minimum=0,
-        minimum_exclusive=True,
-        maximum=DAY,
-    ),
-    Setting(
-        "WEBHOOK_PROCESSING",
-        "celery",
-        STR,
-        "Process a recorded delivery in a Celery task, or inline in the request.",
-        _WEBHOOKS,
-        choices=("celery", "inline"),
-    ),
-    Setting(
-        "WEBHOOK_URL",
-        None,
-        OPT_STR,
-        "Public URL of the webhook view that 'manage.py axme_webhooks sync' subscribes.",
-        _WEBHOOKS,
-    ),
-    Setting(
-        "WEBHOOK_EVENT_TYPES",
-        WEBHOOK_DEFAULT_EVENT_TYPES,
-        SEQUENCE,
-        "Event types 'manage.py axme_webhooks sync' subscribes to.",
-        _WEBHOOKS,
-        item_types=STR,
-    ),
-    Setting(
-        "WEBHOOK_REPROCESS_AFTER_SECONDS",
-        60,
-        NUMBER,
-        "The reconcile sweep processes deliveries left unprocessed for this long, in seconds.",
-        _WEBHOOKS,
-        minimum=0,
-        minimum_exclusive=True,
-        maximum=DAY,
-    ),
+    *FEATURE_SETTINGS,
 )
 
 #: The table by name.

@@ -50,6 +50,13 @@ Approval signals (``sender`` is :class:`django_axme.models.Approval`):
     A decision taken here (``decision``, an :class:`~django_axme.models.ApprovalDecision`)
     was confirmed by the gateway; ``user`` is the Django user who decided (or ``None``).
 
+Agent signals (``sender`` is :class:`django_axme.models.Intent`):
+
+``intent_received(intent, event)``
+    An intent addressed to one of ``AXME["AGENT_ADDRESSES"]`` was received from the agent
+    stream for the first time (``intent.direction == "inbound"``); sent once per intent
+    however often the gateway redelivers it, before its handler runs.
+
 The ``intent``/``approval`` argument is the model instance as saved at the end of the
 writer's transaction (re-read from the database at delivery time when a recovery delivers the
 signal); for the state a particular transition moved to, read ``status`` and ``event``.
@@ -66,6 +73,7 @@ __all__ = [
     "intent_completed",
     "intent_created",
     "intent_failed",
+    "intent_received",
     "intent_status_changed",
     "intent_timed_out",
     "intent_waiting",
@@ -80,3 +88,4 @@ intent_canceled = Signal()
 intent_timed_out = Signal()
 approval_requested = Signal()
 approval_decided = Signal()
+intent_received = Signal()

@@ -17,4 +17,5 @@ __all__ = ["ApprovalAdmin", "IntentAdmin"]
 admin.site.register(Approval, ApprovalAdmin)
 admin.site.register(Intent, IntentAdmin)
 
+from django_axme.admin import agent as _agent  # noqa: E402,F401  registers AgentJobAdmin
 from django_axme.admin import webhooks as _webhooks  # noqa: E402, F401  (registers)

@@ -511,6 +511,7 @@ class AgentHost:
         self._scheduler = scheduler
         self._scripts: dict[str, Script] = {}
         self._runs: dict[str, _Run] = {}
+        self._served: set[str] = set()
         self._lock = threading.RLock()
         gateway.add_listener(self._on_gateway_event)
 
@@ -550,9 +551,23 @@ class AgentHost:
         with self._lock:
             return dict(self._scripts)
 
-    def script_for(self, intent: Mapping[str, Any]) -> Script | None:
-        """The script for an intent: its ``to_agent`` first, then its ``intent_type``."""
+    def serve(self, address: str) -> None:
+        """Mark ``address`` as served by a real agent (a project listening on its stream): no
+        simulated script runs for intents addressed to it, whatever is attached."""
         with self._lock:
+            self._served.add(address)
+
+    def served(self) -> frozenset[str]:
+        """The addresses marked with :meth:`serve`."""
+        with self._lock:
+            return frozenset(self._served)
+
+    def script_for(self, intent: Mapping[str, Any]) -> Script | None:
+        """The script for an intent: none for a served address, else its ``to_agent`` first,
+        then its ``intent_type``."""
+        with self._lock:
+            if intent.get("to_agent") in self._served:
+                return None
             for key in (intent.get("to_agent"), intent.get("intent_type")):
                 if key and key in self._scripts:
                     return self._scripts[key]

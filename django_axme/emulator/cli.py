@@ -58,6 +58,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agent", action="append", default=[], metavar="SPEC", help=AGENT_HELP)
     parser.add_argument("--faults", default=None, metavar="JSON", help=FAULTS_HELP)
     parser.add_argument(
+        "--serve",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="an agent:// address served by a real agent listening on its stream: no simulated "
+        "script runs for intents addressed to it (repeatable)",
+    )
+    parser.add_argument(
         "--keepalive-seconds",
         type=float,
         default=10.0,
@@ -81,7 +89,7 @@ def build_emulator(options: Any) -> Emulator:
             faults = json.loads(options.faults)
         except json.JSONDecodeError as exc:
             raise ValueError(f"--faults is not valid JSON: {exc}") from None
-    return Emulator(
+    emulator = Emulator(
         seed=options.seed,
         api_key=None if options.any_key else options.api_key,
         agents=list(options.agent),
@@ -89,6 +97,9 @@ def build_emulator(options: Any) -> Emulator:
         keepalive_seconds=options.keepalive_seconds,
         webhooks={"deliver_intent_events": bool(getattr(options, "webhook_intent_events", False))},
     )
+    for address in getattr(options, "serve", None) or ():
+        emulator.serve_agent(address)
+    return emulator
 
 
 def serve(options: Any, out: Writer = sys.stdout, stop_event: threading.Event | None = None) -> int:

@@ -132,6 +132,11 @@ class Emulator:
         ``script`` for every intent created from now on. Returns the script."""
         return self.agents.attach(match, script)
 
+    def serve_agent(self, address: str) -> None:
+        """Leave ``address`` to a real agent listening on its stream (a Django project with
+        ``django_axme.agent``): no simulated script runs for intents addressed to it."""
+        self.agents.serve(address)
+
     def detach_agent(self, match: str) -> None:
         """Stop playing the agent at ``match`` for new intents."""
         self.agents.detach(match)

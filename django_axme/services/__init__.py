@@ -13,6 +13,7 @@ Nothing here writes a model directly: :mod:`django_axme.sync` does.
 - :mod:`~django_axme.services.decisions`: decide an approval (record, send, record answer).
 - :mod:`~django_axme.services.sending`: send an outbox row, create a retry attempt.
 - :mod:`~django_axme.services.webhooks`: verify, record and process webhook deliveries.
+- :mod:`~django_axme.services.agent`: the agent side (read the agent stream, resolve).
 
 The project's override point (the actor of an admin mutation, the identity that decides) is
 :func:`django_axme.adapter.get_adapter` (``AXME["ADAPTER"]``).

@@ -152,6 +152,11 @@ def test_bounds_are_inclusive_and_documented_maxima_hold() -> None:
         "WEBHOOK_MAX_BODY_BYTES": 64 * 1024**2,
         "WEBHOOK_TOLERANCE_SECONDS": 86400,
         "WEBHOOK_REPROCESS_AFTER_SECONDS": 86400,
+        "AGENT_WINDOW_SECONDS": 60,
+        "AGENT_LEASE_SECONDS": 3600,
+        "AGENT_JOB_LEASE_SECONDS": 86400,
+        "AGENT_HEARTBEAT_SECONDS": 3600,
+        "AGENT_LISTEN_SLICE_SECONDS": 86400,
     }
     assert {s.name: s.maximum for s in SETTINGS if s.maximum is not None} == chosen
     axme = {**GOOD, **chosen}

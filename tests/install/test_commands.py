@@ -13,8 +13,8 @@ COMMANDS_DIR = Path(django_axme.__file__).parent / "management" / "commands"
 COMMANDS = sorted(p.stem for p in COMMANDS_DIR.glob("*.py") if not p.stem.startswith("_"))
 
 
-def test_the_three_documented_commands_are_found() -> None:
-    assert COMMANDS == ["axme_emulator", "axme_prune", "axme_sync"]
+def test_the_documented_commands_are_found() -> None:
+    assert COMMANDS == ["axme_agent", "axme_emulator", "axme_prune", "axme_sync", "axme_webhooks"]
     assert all(get_commands()[name] == "django_axme" for name in COMMANDS)
 
 

@@ -1,0 +1,257 @@
+"""Benchmark of the agent side (issue 17): intents received and resolved per second by ONE
+Celery worker with a no-op handler, against the official SDK's ``listen()`` +
+``resolve_intent`` loop, in the same run, on the same emulator.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/agent.py --intents 500 --rate 100 --seconds 10 \
+        --broker-url redis://127.0.0.1:6379/8 \
+        --database-url postgres://postgres@127.0.0.1:5432/axme_agent
+
+What it does, in one run:
+
+1. starts the emulator's HTTP server in this process, serving two addresses (ours and the
+   SDK loop's; no simulated scripts), migrates the database and empties the agent tables;
+2. **ours, burst**: starts ONE worker process (``celery -A testproject worker -P threads``)
+   that runs the listener (``AGENT_LISTEN_IN_WORKER``) and the handler tasks, creates N
+   intents at once and times until all N are resolved (intents/s);
+3. **SDK loop, burst**: a separate process runs the official SDK's ``listen()`` and calls
+   ``resolve_intent`` for each new intent (no database, no durability); same N, same timing;
+4. **ours, paced**: creates intents at ``--rate`` per second for ``--seconds`` and measures,
+   for each, the time from its creation to its terminal event in the emulator (p50/p99/max;
+   this includes the stream delivery, so it bounds receive-to-resolve from above);
+5. prints the figures and the ratio (ours / SDK loop) as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+TESTPROJECT = REPO / "testproject"
+API_KEY = "axme_sa_bench_local-key"
+OURS = "agent://bench/ws/django-agent"
+SDK_ADDRESS = "agent://bench/ws/sdk-loop"
+TERMINAL = ("COMPLETED", "FAILED", "CANCELED", "TIMED_OUT")
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100.0 * (len(ordered) - 1)))]
+
+
+class Clock:
+    """Creation and terminal times of every intent, from the emulator's own notifications."""
+
+    def __init__(self) -> None:
+        self.created: dict[str, float] = {}
+        self.done: dict[str, float] = {}
+        self.cond = threading.Condition()
+
+    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        now = time.monotonic()
+        with self.cond:
+            if kind == "intent.created":
+                self.created.setdefault(str(data["intent"]["intent_id"]), now)
+            elif kind == "intent.event" and data["event"].get("status") in TERMINAL:
+                self.done.setdefault(str(data["intent_id"]), now)
+                self.cond.notify_all()
+
+    def wait_done(self, ids: list[str], timeout: float) -> float:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not all(i in self.done for i in ids):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    missing = sum(1 for i in ids if i not in self.done)
+                    raise SystemExit(f"timed out: {missing} of {len(ids)} intents not resolved")
+                self.cond.wait(min(left, 0.5))
+            return max(self.done[i] for i in ids)
+
+
+def sdk_loop(url: str, address: str, n: int) -> None:
+    """Child process: the official SDK's listen + resolve loop until n intents are resolved."""
+    import axme_sdk
+
+    client = axme_sdk.AxmeClient(axme_sdk.AxmeClientConfig(base_url=url, api_key=API_KEY))
+    resolved: set[str] = set()
+    print("ready", flush=True)
+    for event in client.listen(address, wait_seconds=5):
+        intent_id = event.get("intent_id")
+        if not intent_id or intent_id in resolved:
+            continue
+        client.resolve_intent(intent_id, {"status": "COMPLETED", "result": {}})
+        resolved.add(intent_id)
+        if len(resolved) >= n:
+            break
+    client.close()
+
+
+def create(emulator: Any, address: str, n: int, intent_type: str) -> list[str]:
+    return [
+        str(
+            emulator.create_intent(
+                {"intent_type": intent_type, "to_agent": address, "payload": {}}
+            )["intent_id"]
+        )
+        for _ in range(n)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--intents", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--broker-url", default=os.environ.get("CELERY_BROKER_URL", ""))
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    parser.add_argument(
+        "--sdk-loop", nargs=3, metavar=("URL", "ADDRESS", "N"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.sdk_loop:
+        sdk_loop(args.sdk_loop[0], args.sdk_loop[1], int(args.sdk_loop[2]))
+        return
+    if not args.broker_url or not args.database_url:
+        raise SystemExit("--broker-url and --database-url (PostgreSQL + Redis) are required")
+
+    sys.path[:0] = [str(REPO), str(TESTPROJECT)]
+    from benchmarks.agent_handlers import NOOP_TYPE
+    from django_axme.emulator import Emulator, EmulatorServer
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "benchmarks.agent_settings",
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTPROJECT)]),
+        "DATABASE_URL": args.database_url,
+        "CELERY_BROKER_URL": args.broker_url,
+        "AXME_API_KEY": API_KEY,
+        "TESTPROJECT_VAR_DIR": tempfile.mkdtemp(prefix="axme-agent-bench-"),
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    emulator = Emulator(api_key=API_KEY)
+    emulator.serve_agent(OURS)
+    emulator.serve_agent(SDK_ADDRESS)
+    clock = Clock()
+    emulator.gateway.add_listener(clock)
+    server = EmulatorServer(emulator).start()
+    env["AXME_BASE_URL"] = server.url
+    env["AXME_BENCH_AXME"] = json.dumps(
+        {
+            "AGENT_ADDRESSES": [OURS],
+            "AGENT_LISTEN_IN_WORKER": True,
+            "AGENT_WINDOW_SECONDS": 5,
+            "AGENT_LEASE_SECONDS": 20,
+            "AGENT_HEARTBEAT_SECONDS": 5,
+            "AGENT_LISTEN_SLICE_SECONDS": 3600,
+        }
+    )
+    manage = [sys.executable, str(TESTPROJECT / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=TESTPROJECT)
+    cleanup = (
+        "from django_axme.models import AgentJob, AgentListener, Intent;"
+        "AgentJob.objects.all().delete(); AgentListener.objects.all().delete();"
+        "Intent.objects.filter(direction='inbound').delete()"
+    )
+    subprocess.run([*manage, "shell", "-c", cleanup], env=env, check=True, cwd=TESTPROJECT)
+    import redis
+
+    redis.Redis.from_url(args.broker_url).flushdb()
+
+    log = Path(env["TESTPROJECT_VAR_DIR"]) / "worker.log"
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "testproject",
+            "worker",
+            "-P",
+            "threads",
+            "-c",
+            str(args.concurrency),
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=TESTPROJECT,
+        env=env,
+        stdout=open(log, "wb"),  # noqa: SIM115 - the child owns it
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    figures: dict[str, Any] = {"intents": args.intents, "worker_concurrency": args.concurrency}
+    try:
+        # warm-up: the listener is up when a first intent comes back resolved
+        warm = create(emulator, OURS, 5, NOOP_TYPE)
+        clock.wait_done(warm, 120)
+
+        # 2. ours, burst
+        start = time.monotonic()
+        ids = create(emulator, OURS, args.intents, NOOP_TYPE)
+        end = clock.wait_done(ids, 300)
+        figures["ours_burst_per_s"] = round(args.intents / (end - start), 1)
+
+        # 3. the SDK loop, burst (its own process, like our worker)
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--sdk-loop", server.url, SDK_ADDRESS, str(args.intents)],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        time.sleep(1.0)  # its first window is open
+        start = time.monotonic()
+        ids = create(emulator, SDK_ADDRESS, args.intents, NOOP_TYPE)
+        end = clock.wait_done(ids, 300)
+        child.wait(30)
+        figures["sdk_loop_burst_per_s"] = round(args.intents / (end - start), 1)
+        figures["ratio_ours_vs_sdk"] = round(
+            figures["ours_burst_per_s"] / figures["sdk_loop_burst_per_s"], 2
+        )
+
+        # 4. ours, paced
+        paced: list[str] = []
+        total = int(args.rate * args.seconds)
+        t0 = time.monotonic()
+        for k in range(total):
+            delay = t0 + k / args.rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            paced.extend(create(emulator, OURS, 1, NOOP_TYPE))
+        achieved = total / (time.monotonic() - t0)
+        clock.wait_done(paced, 300)
+        lat = [clock.done[i] - clock.created[i] for i in paced]
+        figures.update(
+            paced_rate_per_s=round(achieved, 1),
+            paced_intents=total,
+            latency_p50_s=round(pct(lat, 50), 3),
+            latency_p99_s=round(pct(lat, 99), 3),
+            latency_max_s=round(max(lat), 3),
+        )
+    finally:
+        os.killpg(worker.pid, 15)
+        worker.wait(30)
+        server.stop()
+        emulator.close()
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Celery tasks of the agent side (re-exported from :mod:`django_axme.tasks`).
+
+- ``django_axme.tasks.run_agent_handler(job_pk, force=False)``: runs the handler of one inbound
+  intent (:func:`django_axme.agent.runner.run_job`); ``acks_late``; transient errors are
+  retried with exponential backoff up to ``AXME["TASK_MAX_RETRIES"]``. The Celery task id is
+  the job's lease token, so a retry continues the attempt it belongs to.
+- ``django_axme.tasks.agent_listen(address, seconds=None)``: one slice of a durable listener
+  (:class:`django_axme.agent.listener.Listener`) that re-enqueues itself while it holds the
+  address's lease. Started at worker start for every ``AXME["AGENT_ADDRESSES"]`` when
+  ``AXME["AGENT_LISTEN_IN_WORKER"]`` is true (a second slice for an address held by a live
+  listener ends at once).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from typing import Any
+
+from celery import shared_task
+from celery.signals import worker_ready
+
+from django_axme.conf import get_setting
+
+logger = logging.getLogger("django_axme.agent")
+
+RUN_AGENT_HANDLER_TASK = "django_axme.tasks.run_agent_handler"
+AGENT_LISTEN_TASK = "django_axme.tasks.agent_listen"
+
+__all__ = ["agent_listen", "run_agent_handler", "start_agent_listeners"]
+
+
+def _backoff(retries: int) -> float:
+    cap = float(get_setting("TASK_RETRY_BACKOFF_MAX_SECONDS"))
+    ceiling = min(cap, float(2 ** min(retries, 20)))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+@shared_task(
+    name=RUN_AGENT_HANDLER_TASK, bind=True, acks_late=True, ignore_result=True, max_retries=None
+)
+def run_agent_handler(self: Any, job_pk: int, force: bool = False) -> str:
+    """Run the handler of agent job ``job_pk`` once in effect (see the runner's docstring).
+    Returns ``"skipped"``, ``"resolved"``, ``"waiting"`` or ``"error"``."""
+    from django_axme.agent.runner import RetryLater, run_job
+
+    max_retries = int(get_setting("TASK_MAX_RETRIES"))
+    retries = int(self.request.retries or 0)
+    token = str(self.request.id or uuid.uuid4().hex)
+    try:
+        outcome = run_job(job_pk, token=token, force=force, final=retries >= max_retries)
+    except RetryLater as exc:
+        if retries >= max_retries:
+            logger.error("agent job %s: retries spent: %s", job_pk, exc)
+            return "error"
+        raise self.retry(exc=exc.cause, countdown=_backoff(retries), max_retries=None) from exc
+    if outcome == "waiting":
+        _schedule_wake(job_pk)
+    return outcome
+
+
+def _schedule_wake(job_pk: int) -> None:
+    from django.utils import timezone
+
+    from django_axme.models import AgentJob
+
+    wake_at = AgentJob.objects.filter(pk=job_pk).values_list("wake_at", flat=True).first()
+    if wake_at is not None:
+        delay = max(0.0, (wake_at - timezone.now()).total_seconds())
+        run_agent_handler.apply_async((job_pk,), countdown=delay)
+
+
+@shared_task(name=AGENT_LISTEN_TASK, bind=True, acks_late=True, ignore_result=True)
+def agent_listen(
+    self: Any, address: str, seconds: float | None = None, takeover: bool = True
+) -> int:
+    """Listen on ``address`` for ``seconds`` (default ``AXME["AGENT_LISTEN_SLICE_SECONDS"]``),
+    then enqueue the next slice. Returns items received.
+
+    When another listener holds the address, the slice comes back once just after that lease
+    ends (``takeover``): if the holder was killed, it takes over; if the holder renewed its
+    lease (it is alive), the slice ends for good. So at most one chain of slices per address
+    keeps going, and a killed listener is replaced within one lease."""
+    import time
+
+    from django.utils import timezone
+
+    from django_axme.agent.listener import Listener
+    from django_axme.models import AgentListener
+
+    listener = Listener(address)
+    if not listener.claim():
+        if takeover:
+            until = (
+                AgentListener.objects.filter(address=address)
+                .values_list("lease_until", flat=True)
+                .first()
+            )
+            wait = 0.0 if until is None else (until - timezone.now()).total_seconds()
+            agent_listen.apply_async(
+                (address,), {"seconds": seconds, "takeover": False}, countdown=max(0.0, wait) + 0.5
+            )
+        return 0
+    span = float(seconds if seconds is not None else get_setting("AGENT_LISTEN_SLICE_SECONDS"))
+    got = listener.run(until=time.monotonic() + span)
+    agent_listen.apply_async((address,), {"seconds": seconds})
+    return got
+
+
+def start_agent_listeners() -> int:
+    """Enqueue one listener slice per ``AXME["AGENT_ADDRESSES"]``; returns how many."""
+    addresses = list(get_setting("AGENT_ADDRESSES"))
+    for address in addresses:
+        agent_listen.apply_async((address,))
+    return len(addresses)
+
+
+@worker_ready.connect(dispatch_uid="django_axme.agent.start_listeners")
+def start_listeners_at_worker_start(**kwargs: Any) -> int:
+    """At worker start, when ``AXME["AGENT_LISTEN_IN_WORKER"]`` is true, start the listeners
+    (errors are logged, never stop the worker)."""
+    try:
+        if not get_setting("AGENT_LISTEN_IN_WORKER"):
+            return 0
+        return start_agent_listeners()
+    except Exception as exc:
+        logger.warning("agent listeners not started at worker start: %s", exc)
+        return 0

@@ -1,0 +1,99 @@
+"""Agent-side operations: ask AXME, hand the answer to the writer (:mod:`django_axme.sync.agent`).
+
+Imports neither the admin nor Celery: the admin, the Celery tasks and the management command
+all call these functions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from django_axme.client.errors import AxmeConflictError
+from django_axme.models import AgentJob
+from django_axme.sync import agent as writer
+
+logger = logging.getLogger("django_axme.agent")
+
+__all__ = ["decide", "receive", "resolve_job", "send_heartbeat"]
+
+
+def _client(client: Any = None) -> Any:
+    if client is not None:
+        return client
+    from django_axme.conf import get_client
+
+    return get_client()
+
+
+def receive(
+    item: Mapping[str, Any],
+    *,
+    address: str,
+    token: str,
+    handler_name: str,
+    client: Any = None,
+) -> writer.Received:
+    """Mirror one agent stream item (fetching the intent when the item does not carry it)
+    and advance the listener cursor; see :func:`django_axme.sync.agent.receive_inbound`."""
+    snapshot = item.get("intent")
+    if not isinstance(snapshot, Mapping) and isinstance(item.get("intent_id"), str):
+        answer = _client(client).get_intent(item["intent_id"])
+        snapshot = answer.get("intent") if isinstance(answer, Mapping) else None
+    return writer.receive_inbound(
+        item,
+        address=address,
+        token=token,
+        handler_name=handler_name,
+        snapshot=snapshot if isinstance(snapshot, Mapping) else None,
+    )
+
+
+def resolve_job(job: AgentJob, *, client: Any = None) -> AgentJob:
+    """Send the stored outcome of a ``resolving`` job with its stored idempotency key.
+
+    Idempotent: a replay sends the same body and key; a 409 (the intent is already terminal,
+    e.g. resolved by an earlier attempt whose answer was lost) is recorded on the job
+    (``resolve_conflict``), not raised. Transport and server errors propagate (retry later).
+    """
+    job = AgentJob.objects.select_related("intent").get(pk=job.pk)
+    intent_id = job.intent.intent_id or ""
+    body: dict[str, Any] = {"status": job.outcome_status, "actor": job.address}
+    if job.outcome_status == "COMPLETED":
+        body["result"] = job.result or {}
+    else:
+        body["error"] = job.error or {"message": "failed"}
+    try:
+        answer = _client(client).resolve_intent(
+            intent_id, body, idempotency_key=job.resolve_key or None
+        )
+    except AxmeConflictError as exc:
+        logger.info("intent %s was already terminal when resolved: %s", intent_id, exc)
+        writer.record_resolved(job, None, conflict=True)
+    else:
+        writer.record_resolved(job, answer, conflict=False)
+    return AgentJob.objects.select_related("intent").get(pk=job.pk)
+
+
+def decide(job: AgentJob | int, decision: str, note: str = "") -> AgentJob | None:
+    """Record the answer to a waiting handler (``"approve"``/``"reject"`` from a human, or
+    another agent's or tool's word); returns the job to run again, or ``None`` when it was not
+    waiting. The caller enqueues the run (see :func:`django_axme.agent.decide`)."""
+    pk = job.pk if isinstance(job, AgentJob) else int(job)
+    return writer.decide_job(pk, decision, note)
+
+
+def send_heartbeat(address: str, *, client: Any = None) -> dict[str, Any]:
+    """``POST /v1/mesh/heartbeat`` for ``address`` with its real metrics (intents received,
+    succeeded, failed, average receive-to-resolve latency); records the time sent."""
+    metrics = writer.job_metrics(address)
+    answer = _client(client)._request(
+        "POST",
+        "/v1/mesh/heartbeat",
+        json_body={"metrics": metrics},
+        owner_agent=address,
+        retryable=True,
+    )
+    writer.mark_heartbeat(address)
+    return dict(answer) if isinstance(answer, Mapping) else {}
