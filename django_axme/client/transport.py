@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Mapping
@@ -17,7 +16,6 @@ from django_axme import __version__
 from django_axme.client.config import AxmeClientConfig
 from django_axme.client.deadline import (
     Deadline,
-    DeadlineAdapter,
     deadline_scope,
     outer_deadline,
     start_deadline,
@@ -40,6 +38,7 @@ from django_axme.client.retry import (
     is_retryable_status,
 )
 from django_axme.client.secrets import SecretHeaderValue, scrub_traceback
+from django_axme.client.session import build_session, open_unread
 
 logger = logging.getLogger("django_axme.client")
 
@@ -111,28 +110,8 @@ class BaseClient:
         return self._config
 
     def _build_session(self) -> requests.Session:
-        """The client's own session: deadline-enforcing adapters, and the proxy and CA bundle
-        environment read once, here.
-
-        ``requests`` reads the proxy variables (``HTTP(S)_PROXY``, ``ALL_PROXY``, ``NO_PROXY``)
-        and the CA bundle variables on every call when ``trust_env`` is on: about a quarter
-        of a ``get_intent``'s time. The client talks to one base URL, so they are resolved
-        for it when the client is built (``NO_PROXY`` honoured); a change to them takes
-        effect in the next client. ``.netrc`` credentials are never used: the client sends
-        its own ``Authorization``/``x-api-key`` headers.
-        """
-        session = requests.Session()
-        session.trust_env = False
-        session.proxies.update(requests.utils.get_environ_proxies(self._config.base_url))
-        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        if ca_bundle:
-            session.verify = ca_bundle
-        adapter = DeadlineAdapter(
-            pool_connections=4, pool_maxsize=self._config.pool_maxsize, max_retries=0
-        )
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        return session
+        """The client's own session (:func:`django_axme.client.session.build_session`)."""
+        return build_session(self._config)
 
     def close(self) -> None:
         """Close the connection pool (when this client created it)."""
@@ -441,40 +420,17 @@ class BaseClient:
         headers: Mapping[str, str],
         timeout: tuple[float, float],
     ) -> requests.Response:
-        """Send one request and return the response with its body still unread.
-
-        On the client's own session the request is prepared here and handed straight to the
-        session's adapter: ``Session.request`` would merge session settings, cookies and hooks
-        the client never uses (about a fifth of a ``get_intent``), and redirects are never
-        followed anyway. A session the caller passed in goes through ``Session.request`` so
-        its own settings, adapters and hooks apply.
-        """
-        if not self._owns_session:
-            return self._session.request(
-                method,
-                url,
-                params=params or None,
-                json=json_body,
-                headers=dict(headers),
-                timeout=timeout,
-                stream=True,
-                allow_redirects=False,
-            )
-        prepared = requests.PreparedRequest()
-        prepared.prepare(
-            method=method,
-            url=url,
-            headers={"Connection": "keep-alive", **headers},
-            params=params or None,
-            json=json_body,
-        )
-        return self._session.get_adapter(url).send(
-            prepared,
-            stream=True,
+        """Send one request and return the response with its body still unread
+        (:func:`django_axme.client.session.open_unread`)."""
+        return open_unread(
+            self._session,
+            method,
+            url,
+            params=params,
+            json_body=json_body,
+            headers=headers,
             timeout=timeout,
-            verify=True if self._session.verify is None else self._session.verify,
-            cert=self._session.cert,
-            proxies=self._session.proxies,
+            own_session=self._owns_session,
         )
 
     def _redirect_error(self, response: requests.Response) -> AxmeAPIError:
