@@ -8,18 +8,20 @@
   (:class:`django_axme.agent.listener.Listener`) that re-enqueues itself while it holds the
   address's lease. Started at worker start for every ``AXME["AGENT_ADDRESSES"]`` when
   ``AXME["AGENT_LISTEN_IN_WORKER"]`` is true (a second slice for an address held by a live
-  listener ends at once).
+  listener ends at once). A worker's warm shutdown ends its running slices after their current
+  stream window, releasing the lease (threads, solo, gevent and eventlet pools).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 import uuid
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutting_down
 
 from django_axme.conf import get_setting
 
@@ -29,6 +31,12 @@ RUN_AGENT_HANDLER_TASK = "django_axme.tasks.run_agent_handler"
 AGENT_LISTEN_TASK = "django_axme.tasks.agent_listen"
 
 __all__ = ["agent_listen", "run_agent_handler", "start_agent_listeners"]
+
+#: Set when this worker process starts its shutdown: running listener slices end after their
+#: current stream window and give their lease up, so a warm shutdown (SIGTERM) takes at most
+#: one window (``AGENT_WINDOW_SECONDS``) instead of the rest of the slice, and the next
+#: worker takes the address over at once instead of after the lease.
+shutting_down = threading.Event()
 
 
 def _backoff(retries: int) -> float:
@@ -103,7 +111,8 @@ def agent_listen(
             )
         return 0
     span = float(seconds if seconds is not None else get_setting("AGENT_LISTEN_SLICE_SECONDS"))
-    got = listener.run(until=time.monotonic() + span)
+    got = listener.run(until=time.monotonic() + span, stop=shutting_down)
+    # Also when shutting down: the next slice waits in the broker for the next worker.
     agent_listen.apply_async((address,), {"seconds": seconds})
     return got
 
@@ -127,3 +136,12 @@ def start_listeners_at_worker_start(**kwargs: Any) -> int:
     except Exception as exc:
         logger.warning("agent listeners not started at worker start: %s", exc)
         return 0
+
+
+@worker_shutting_down.connect(dispatch_uid="django_axme.agent.stop_listeners")
+def stop_listeners_at_worker_shutdown(**kwargs: Any) -> None:
+    """At a worker's shutdown (in its main process: the ``threads``, ``solo``, ``gevent`` and
+    ``eventlet`` pools run the slices there), end the running listener slices after their
+    current window. Prefork pool children do not receive it: their slice runs to its end
+    (``AGENT_LISTEN_SLICE_SECONDS``) or is killed, and the lease then expires."""
+    shutting_down.set()

@@ -249,12 +249,13 @@ def _merge_duplicate(row: Intent, other: Intent, intent_id: str) -> bool:
     """Fold ``other`` (a row that mirrored ``intent_id`` before the outbox row ``row`` got it)
     into ``row``; return whether it was merged.
 
-    Every reference to ``other`` (its events, approvals, pending signals and retries, and the
-    project's own foreign keys) moves to ``row``, its remote state is copied, and ``other`` is
-    deleted, all in one savepoint. ``row`` survives because it is the row the application
-    holds (the outbox helper returned it). If a reference cannot move (a one-to-one field
-    that already points at ``row`` for another object), nothing changes and the error is
-    logged: the caller then leaves both rows as they are.
+    Every reference to ``other`` (its events, approvals, pending signals and retries, an agent
+    job, and the project's own foreign keys) moves to ``row``, its remote state (and an
+    ``inbound`` direction) is copied, and ``other`` is deleted, all in one savepoint. ``row``
+    survives because it is the row the application holds (the outbox helper returned it). If
+    a reference cannot move (a one-to-one field that already points at ``row`` for another
+    object), nothing changes and the error is logged: the caller then leaves both rows as
+    they are.
     """
     try:
         with transaction.atomic():
@@ -262,6 +263,10 @@ def _merge_duplicate(row: Intent, other: Intent, intent_id: str) -> bool:
                 model._base_manager.filter(**{name: other}).update(**{name: row})
             for field in _REMOTE_STATE_FIELDS:
                 setattr(row, field, getattr(other, field))
+            if other.direction == "inbound":
+                # The project's own listener received it first (it sends to an address it
+                # serves): the row keeps its agent job, so it stays inbound.
+                row.direction = "inbound"
             other_pk = other.pk
             other.delete()
     except IntegrityError as exc:

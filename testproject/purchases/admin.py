@@ -37,6 +37,7 @@ VIEW_FIELDS: list[Any] = [
     "status_badge",
     "needs_approval",
     "intent_link",
+    "fulfilment",
     "created_at",
     "updated_at",
     "transcript",
@@ -111,6 +112,15 @@ class PurchaseRequestAdmin(admin.ModelAdmin):
         except NoReverseMatch:
             return str(label)
         return format_html('<a href="{}">{}</a> [{}]', url, label, obj.intent.status)
+
+    @admin.display(description=_("fulfilment (this project as the AXME agent)"))
+    def fulfilment(self, obj: PurchaseRequest) -> str:
+        order = getattr(obj, "order", None)
+        intent = obj.fulfilment_intent
+        if intent is None:
+            return "-"
+        state = f"{intent.intent_id or _('(in the outbox)')} [{intent.status}]"
+        return f"{state}; order {order.reference}" if order is not None else state
 
     @admin.display(description=_("signals received (transcript)"))
     def transcript(self, obj: PurchaseRequest) -> str:

@@ -12,9 +12,12 @@ DEFAULTS: dict[str, Any] = {
     "APPROVAL_THRESHOLD": Decimal("1000"),
     # The agent that asks a human (the demo attaches the emulator's approval script to it).
     "APPROVAL_AGENT": "agent://demo/purchase-approvals",
-    # The agent that places small orders directly (the demo attaches a worker script).
+    # The agent that places orders: this project itself (purchases/axme_handlers.py), for
+    # small requests at once and for large ones once approved.
     "FULFILMENT_AGENT": "agent://demo/purchasing",
     "INTENT_TYPE": "purchase.request.v1",
+    # The type of the intents the fulfilment agent handles.
+    "FULFIL_INTENT_TYPE": "intent.purchase.fulfil.v1",
     "CURRENCY": "EUR",
 }
 

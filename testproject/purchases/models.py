@@ -76,6 +76,16 @@ class PurchaseRequest(models.Model):
         on_delete=models.SET_NULL,
         related_name="purchase_request",
     )
+    #: The intent asking this project's own agent to place the order (the same intent as
+    #: ``intent`` for a request without approval; a second one after an approval).
+    fulfilment_intent = models.OneToOneField(
+        "django_axme.Intent",
+        verbose_name=_("fulfilment intent"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="fulfilment_of",
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -126,3 +136,30 @@ class PurchaseEvent(models.Model):
     @property
     def changed_status(self) -> bool:
         return bool(self.to_status) and self.to_status != self.from_status
+
+
+class PurchaseOrder(models.Model):
+    """The effect of fulfilling a request: the order this project placed as an AXME agent.
+
+    Written by the ``purchases/axme_handlers.py`` handler with the idempotency key django-axme
+    gives it, so a handler run again (a killed worker, a redelivery) never places two orders.
+    """
+
+    purchase = models.OneToOneField(
+        PurchaseRequest,
+        verbose_name=_("purchase request"),
+        on_delete=models.CASCADE,
+        related_name="order",
+    )
+    reference = models.CharField(_("order reference"), max_length=32)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=128, unique=True)
+    placed_by = models.CharField(_("placed by agent"), max_length=383)
+    placed_at = models.DateTimeField(_("placed at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("purchase order")
+        verbose_name_plural = _("purchase orders")
+        ordering = ["-placed_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.reference

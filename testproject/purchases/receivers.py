@@ -11,7 +11,9 @@ signal                     effect on the purchase request
 ``intent_created``         draft -> submitted
 ``approval_requested``     -> pending_approval
 ``approval_decided``       approve -> approved; reject -> rejected
-``intent_completed``       -> fulfilled
+``intent_completed``       approval intent: -> approved, and the fulfilment intent is sent
+                           (to this project's own agent); else -> fulfilled
+``intent_received``        transcript only (this project, as the agent, got the order)
 ``intent_failed``          -> rejected after an approver's reject, else failed
 ``intent_canceled``        -> rejected
 ``intent_timed_out``       -> failed
@@ -25,9 +27,12 @@ import logging
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 
 from django_axme import signals
 from django_axme.models import ApprovalDecision, DecisionChoice, DecisionState
+from purchases import services
+from purchases.conf import purchases_setting
 from purchases.models import PurchaseEvent, PurchaseRequest, PurchaseStatus
 
 logger = logging.getLogger("purchases")
@@ -36,15 +41,29 @@ DISPATCH_PREFIX = "purchases."
 
 
 def purchase_for_intent(intent: Any) -> PurchaseRequest | None:
-    """The purchase request an intent belongs to, following retries back to the original."""
+    """The purchase request an intent belongs to (as its first intent or its fulfilment
+    intent), following retries back to the original."""
     seen: set[int] = set()
     while intent is not None and intent.pk not in seen:
         seen.add(intent.pk)
-        purchase = PurchaseRequest.objects.filter(intent_id=intent.pk).first()
+        purchase = PurchaseRequest.objects.filter(
+            Q(intent_id=intent.pk) | Q(fulfilment_intent_id=intent.pk)
+        ).first()
         if purchase is not None:
             return purchase
         intent = intent.retry_of
     return None
+
+
+def is_fulfilment_intent(purchase: PurchaseRequest, intent: Any) -> bool:
+    """Whether ``intent`` (or the original it retries) is the request's fulfilment intent."""
+    seen: set[int] = set()
+    while intent is not None and intent.pk not in seen:
+        seen.add(intent.pk)
+        if intent.pk == purchase.fulfilment_intent_id:
+            return True
+        intent = intent.retry_of
+    return False
 
 
 def record(
@@ -120,11 +139,42 @@ def on_intent_created(sender: Any, intent: Any, **kwargs: Any) -> None:
 def on_intent_status_changed(
     sender: Any, intent: Any, previous_status: str = "", status: str = "", **kwargs: Any
 ) -> None:
-    _for_intent(intent, "intent_status_changed", None, f"{previous_status or '-'} -> {status}")
+    which = f"{(intent.intent_id or '')[:8]} " if intent.intent_id else ""
+    _for_intent(
+        intent, "intent_status_changed", None, f"{which}{previous_status or '-'} -> {status}"
+    )
 
 
 def on_intent_completed(sender: Any, intent: Any, **kwargs: Any) -> None:
-    _for_intent(intent, "intent_completed", PurchaseStatus.FULFILLED, "order placed")
+    purchase = purchase_for_intent(intent)
+    if purchase is None:
+        return
+    status = str(intent.status or "")
+    if purchase.needs_approval and not is_fulfilment_intent(purchase, intent):
+        # The approval intent: approved; now this project, as the agent, places the order.
+        record(
+            purchase,
+            "intent_completed",
+            to_status=PurchaseStatus.APPROVED,
+            intent_status=status,
+            message="approval completed; fulfilment sent to "
+            + str(purchases_setting("FULFILMENT_AGENT")),
+        )
+        services.request_fulfilment(purchase)
+        return
+    result = intent.result if isinstance(intent.result, dict) else {}
+    order = result.get("order") if isinstance(result.get("order"), str) else ""
+    record(
+        purchase,
+        "intent_completed",
+        to_status=PurchaseStatus.FULFILLED,
+        intent_status=status,
+        message=f"order {order} placed" if order else "order placed",
+    )
+
+
+def on_intent_received(sender: Any, intent: Any, **kwargs: Any) -> None:
+    _for_intent(intent, "intent_received", None, f"this project received it as {intent.to_agent}")
 
 
 def on_intent_failed(sender: Any, intent: Any, **kwargs: Any) -> None:
@@ -185,6 +235,7 @@ RECEIVERS = {
     "intent_timed_out": on_intent_timed_out,
     "approval_requested": on_approval_requested,
     "approval_decided": on_approval_decided,
+    "intent_received": on_intent_received,
 }
 
 

@@ -1,4 +1,11 @@
-"""Creating and submitting purchase requests (the one place the app talks to django-axme)."""
+"""Creating and submitting purchase requests, and placing their orders (the one place the app
+talks to django-axme).
+
+Both sides of the protocol: :func:`submit` sends an intent (to the approval agent, or straight
+to the fulfilment agent); :func:`request_fulfilment` sends the fulfilment intent once a request
+is approved; :func:`place_order` is what this project does when it receives a fulfilment intent
+as the AXME agent ``PURCHASES["FULFILMENT_AGENT"]`` (see ``purchases/axme_handlers.py``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ from django.db import transaction
 
 import django_axme
 from purchases.conf import purchases_setting
-from purchases.models import PurchaseRequest
+from purchases.models import PurchaseOrder, PurchaseRequest, PurchaseStatus
 
 logger = logging.getLogger("purchases")
 
@@ -55,15 +62,18 @@ def submit(purchase: PurchaseRequest, *, user: Any = None) -> PurchaseRequest:
         to_agent, needs_approval = route_for(Decimal(purchase.amount))
         purchase.needs_approval = needs_approval
         purchase.save()
+        intent_type = purchases_setting("INTENT_TYPE" if needs_approval else "FULFIL_INTENT_TYPE")
         intent = django_axme.send_intent_on_commit(
-            purchases_setting("INTENT_TYPE"),
+            intent_type,
             intent_payload(purchase),
             to_agent=to_agent,
             human_task=human_task_for(purchase) if needs_approval else None,
             user=user,
         )
         purchase.intent = intent
-        purchase.save(update_fields=["intent", "needs_approval", "updated_at"])
+        if not needs_approval:
+            purchase.fulfilment_intent = intent
+        purchase.save(update_fields=["intent", "fulfilment_intent", "needs_approval", "updated_at"])
     logger.info(
         "purchase #%s (%s, %s %s) queued for %s%s",
         purchase.pk,
@@ -97,3 +107,52 @@ def parse_amount(value: Decimal | str | int) -> Decimal:
     if not amount.is_finite() or amount <= 0:
         raise ValueError(f"amount must be a positive number, got {value!r}")
     return amount.quantize(Decimal("0.01"))
+
+
+def request_fulfilment(purchase: PurchaseRequest) -> Any:
+    """Ask the fulfilment agent (this project) to place the order of an approved request: put
+    the fulfilment intent in the outbox and link it, atomically. Idempotent: a request that
+    already has one, or that was rejected or failed, gets none; returns the new intent row or
+    ``None``."""
+    with transaction.atomic():
+        locked = PurchaseRequest.objects.select_for_update().get(pk=purchase.pk)
+        if locked.fulfilment_intent_id is not None or locked.status in (
+            PurchaseStatus.REJECTED,
+            PurchaseStatus.FAILED,
+        ):
+            return None
+        intent = django_axme.send_intent_on_commit(
+            purchases_setting("FULFIL_INTENT_TYPE"),
+            intent_payload(locked),
+            to_agent=purchases_setting("FULFILMENT_AGENT"),
+        )
+        locked.fulfilment_intent = intent
+        locked.save(update_fields=["fulfilment_intent", "updated_at"])
+    purchase.fulfilment_intent = intent
+    logger.info("purchase #%s %s: fulfilment asked of %s", locked.pk, locked.item, intent.to_agent)
+    return intent
+
+
+def place_order(payload: Any, *, key: str, placed_by: str) -> dict[str, Any]:
+    """Place the order a fulfilment intent asks for, once per ``key`` (the agent handler's
+    idempotency key) and once per request; returns the result sent back to AXME. Raises
+    :class:`django_axme.agent.HandlerFailed` for an unknown, rejected or failed request."""
+    from django_axme.agent import HandlerFailed
+
+    pk = payload.get("purchase_request_id") if isinstance(payload, dict) else None
+    purchase = PurchaseRequest.objects.filter(pk=pk).first() if isinstance(pk, int) else None
+    if purchase is None:
+        raise HandlerFailed(f"no purchase request {pk!r}", code="unknown_purchase")
+    if purchase.status in (PurchaseStatus.REJECTED, PurchaseStatus.FAILED):
+        raise HandlerFailed(f"purchase request #{pk} is {purchase.status}", code="not_orderable")
+    order, created = PurchaseOrder.objects.get_or_create(
+        purchase=purchase,
+        defaults={
+            "reference": f"PO-{purchase.pk:05d}",
+            "idempotency_key": key,
+            "placed_by": placed_by,
+        },
+    )
+    if created:
+        logger.info("purchase #%s %s: order %s placed", purchase.pk, purchase.item, order.reference)
+    return {"order": order.reference, "purchase_request_id": purchase.pk}

@@ -106,6 +106,12 @@ AXME = {
     ],
     "WEBHOOK_URL": os.environ.get("AXME_WEBHOOK_URL", "http://127.0.0.1:8000/axme/webhook/"),
     "WEBHOOK_PROCESSING": os.environ.get("AXME_WEBHOOK_PROCESSING", "celery"),
+    # This project is also an AXME agent: it places orders (purchases/axme_handlers.py) for
+    # the address below. `manage.py axme_agent` listens; the demo's worker does it itself.
+    "AGENT_ADDRESSES": [
+        a for a in os.environ.get("AXME_AGENT_ADDRESSES", "agent://demo/purchasing").split(",") if a
+    ],
+    "AGENT_LISTEN_IN_WORKER": os.environ.get("AXME_AGENT_LISTEN_IN_WORKER", "0") == "1",
 }
 
 # Celery: a broker that needs no server unless CELERY_BROKER_URL says otherwise.

@@ -98,3 +98,45 @@ def test_run_again_needs_the_permission_and_reruns_a_failed_job(inline_workers, 
     )
     assert attempts == [1, 2]
     assert AgentJob.objects.get(pk=job.pk).state == "resolved"
+
+
+@pytest.mark.browser
+def test_a_clerk_approves_a_waiting_job_in_a_real_browser(
+    inline_workers, sdk, live_server, monkeypatch
+):
+    """The same human wait, with Playwright and Chromium: the clerk (with the permission) logs
+    in, ticks the waiting job, runs *Approve*; the sender's ``wait_for`` sees COMPLETED."""
+    from django.db import connections
+
+    from tests.browser import chromium_page
+
+    @django_axme.agent.handler("tests.agent.browser.v1")
+    def needs_clerk(intent, ctx):
+        if ctx.decision != "approve":
+            return Wait("WAITING_FOR_HUMAN", note="a clerk must check the stock")
+        return {"checked_by": ctx.decision_note}
+
+    intent_id = send(sdk, "tests.agent.browser.v1")
+    Listener(ADDRESS, enqueue=inline_workers.inline).run_window()
+    job = AgentJob.objects.get(intent__intent_id=intent_id)
+    assert job.state == "waiting"
+    staff("view_agentjob", "run_agent_handler_again")
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    try:
+        with chromium_page() as page:
+            page.goto(f"{live_server.url}/admin/login/?next={reverse(CHANGELIST)}")
+            page.fill("#id_username", "clerk")
+            page.fill("#id_password", "pw")
+            page.click("input[type=submit]")
+            page.wait_for_selector(f"text={intent_id}")
+            page.check(f"input.action-select[value='{job.pk}']")
+            page.select_option("select[name=action]", "approve_selected")
+            page.click("button[name=index]")
+            page.wait_for_selector("text=1 waiting job(s) answered.")
+    finally:
+        connections.close_all()
+    event = sdk.wait_for(intent_id, wait_seconds=2, timeout_seconds=15)
+    assert event["status"] == "COMPLETED"
+    assert event["details"]["result"] == {"checked_by": "clerk"}
+    assert AgentJob.objects.get(pk=job.pk).state == "resolved"

@@ -29,6 +29,7 @@ def _purchase(status: str = PurchaseStatus.DRAFT, **kwargs: Any) -> PurchaseRequ
         requester="alice",
         status=status,
         intent=intent,
+        needs_approval=kwargs.get("needs_approval", False),
     )
 
 
@@ -56,6 +57,9 @@ def test_submit_writes_outbox_row_in_the_callers_transaction(
     assert big.intent.send_state == SendState.PENDING and big.intent.intent_id is None
     assert big.intent.to_agent == "agent://demo/purchase-approvals"
     assert small.intent.to_agent == "agent://demo/purchasing"
+    # This project is the fulfilment agent: a small request's one intent is its fulfilment.
+    assert small.intent.intent_type == "intent.purchase.fulfil.v1"
+    assert small.fulfilment_intent == small.intent and big.fulfilment_intent is None
     assert big.intent.payload["purchase_request_id"] == big.pk
     assert big.intent.payload["amount"] == "2400.00"
     # The approver sees which request it is; small requests need no human task.
@@ -118,7 +122,7 @@ def test_bad_amount_is_refused_before_anything_is_written() -> None:
 
 def test_approval_path_moves_forward_and_records_a_transcript(caplog: Any) -> None:
     caplog.set_level(logging.INFO, logger="purchases")
-    purchase = _purchase()
+    purchase = _purchase(needs_approval=True)
     intent = purchase.intent
     assert intent is not None
     signals.intent_created.send(sender=Intent, intent=intent)
@@ -130,6 +134,21 @@ def test_approval_path_moves_forward_and_records_a_transcript(caplog: Any) -> No
     signals.approval_decided.send(sender=Approval, approval=approval, decision=decision, user=None)
     signals.intent_completed.send(
         sender=Intent, intent=_set_intent_status(intent, "COMPLETED"), event=None
+    )
+    # The approval intent completed: approved, and the order is asked of this project's own
+    # agent (a second intent, in the outbox), once however often the signal comes.
+    purchase.refresh_from_db()
+    assert purchase.status == PurchaseStatus.APPROVED
+    fulfilment = purchase.fulfilment_intent
+    assert fulfilment is not None and fulfilment.pk != intent.pk
+    assert (fulfilment.intent_type, fulfilment.to_agent) == (
+        "intent.purchase.fulfil.v1",
+        "agent://demo/purchasing",
+    )
+    assert services.request_fulfilment(purchase) is None
+    Intent.objects.filter(pk=fulfilment.pk).update(result={"order": "PO-00001"})
+    signals.intent_completed.send(
+        sender=Intent, intent=_set_intent_status(fulfilment, "COMPLETED"), event=None
     )
 
     purchase.refresh_from_db()
@@ -143,8 +162,10 @@ def test_approval_path_moves_forward_and_records_a_transcript(caplog: Any) -> No
         ("intent_created", "draft", "submitted"),
         ("approval_requested", "submitted", "pending_approval"),
         ("approval_decided", "pending_approval", "approved"),
+        ("intent_completed", "approved", "approved"),
         ("intent_completed", "approved", "fulfilled"),
     ]
+    assert PurchaseEvent.objects.last().message == "order PO-00001 placed"
     assert "approve by someone: ok" in PurchaseEvent.objects.get(signal="approval_decided").message
     assert "pending_approval -> approved" in caplog.text
 
@@ -211,7 +232,7 @@ def test_status_changes_are_transcribed_without_moving_the_request() -> None:
     event = PurchaseEvent.objects.get(purchase=purchase)
     assert (event.signal, event.message, event.to_status) == (
         "intent_status_changed",
-        "SUBMITTED -> IN_PROGRESS",
+        "r-1 SUBMITTED -> IN_PROGRESS",
         "submitted",
     )
 
@@ -260,3 +281,37 @@ def test_a_failed_reject_decision_does_not_count_as_a_rejection() -> None:
     signals.intent_failed.send(sender=Intent, intent=purchase.intent, event=None)
     purchase.refresh_from_db()
     assert purchase.status == PurchaseStatus.FAILED
+
+
+# --- this project as the fulfilment agent ---------------------------------------------------
+
+
+def test_the_fulfilment_handler_is_discovered_for_the_fulfilment_agent() -> None:
+    from django_axme.agent import autodiscover, registry
+
+    autodiscover(force=True)
+    found = registry.lookup("intent.purchase.fulfil.v1", "agent://demo/purchasing")
+    assert found is not None and found.name == "purchases.axme_handlers.fulfil"
+    assert registry.lookup("intent.purchase.fulfil.v1", "agent://demo/elsewhere") is None
+
+
+def test_place_order_once_per_key_and_request() -> None:
+    from purchases.models import PurchaseOrder
+
+    from django_axme.agent import HandlerFailed
+
+    purchase = _purchase(PurchaseStatus.APPROVED)
+    payload = {"purchase_request_id": purchase.pk}
+    first = services.place_order(payload, key="axme-agent:i-1", placed_by="agent://demo/p")
+    again = services.place_order(payload, key="axme-agent:i-1", placed_by="agent://demo/p")
+    assert first == again == {"order": f"PO-{purchase.pk:05d}", "purchase_request_id": purchase.pk}
+    assert PurchaseOrder.objects.filter(purchase=purchase).count() == 1
+    rejected = _purchase(PurchaseStatus.REJECTED, rid="r-2")
+    with pytest.raises(HandlerFailed) as refused:
+        services.place_order(
+            {"purchase_request_id": rejected.pk}, key="axme-agent:i-2", placed_by="x"
+        )
+    assert refused.value.code == "not_orderable"
+    with pytest.raises(HandlerFailed):
+        services.place_order({"purchase_request_id": "nope"}, key="axme-agent:i-3", placed_by="x")
+    assert PurchaseOrder.objects.count() == 1

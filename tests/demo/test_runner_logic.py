@@ -22,9 +22,9 @@ from purchases.demo.runner import (
     reset_var_dir,
 )
 from purchases.demo.transcript import check_outcome, render_transcript
-from purchases.models import PurchaseEvent, PurchaseRequest
+from purchases.models import PurchaseEvent, PurchaseOrder, PurchaseRequest
 
-from django_axme.models import Approval, ApprovalDecision, Intent
+from django_axme.models import AgentJob, Approval, ApprovalDecision, Intent
 
 
 def test_pick_port_prefers_the_default_and_falls_back_when_taken() -> None:
@@ -106,12 +106,38 @@ def test_admin_page_helpers() -> None:
 
 
 def _run(
-    status: str, *, signals_seen: list[tuple[str, str, str, str]], rid: str
+    status: str,
+    *,
+    signals_seen: list[tuple[str, str, str, str]],
+    rid: str,
+    fulfilled_by_agent: bool = False,
 ) -> PurchaseRequest:
     intent = Intent.objects.create(intent_type="purchase.request.v1", intent_id=rid, status=status)
     purchase = PurchaseRequest.objects.create(
         item="Laptop", amount=Decimal("2400"), requester="a", intent=intent, status="fulfilled"
     )
+    if fulfilled_by_agent:
+        # This project received the fulfilment intent as the agent, resolved it, placed one order.
+        fulfilment = Intent.objects.create(
+            intent_type="intent.purchase.fulfil.v1",
+            intent_id=f"f-{rid}",
+            status="COMPLETED",
+            direction="inbound",
+        )
+        AgentJob.objects.create(
+            intent=fulfilment,
+            address="agent://demo/purchasing",
+            state="resolved",
+            outcome_status="COMPLETED",
+        )
+        PurchaseOrder.objects.create(
+            purchase=purchase,
+            reference="PO-1",
+            idempotency_key=f"axme-agent:f-{rid}",
+            placed_by="agent://demo/purchasing",
+        )
+        purchase.fulfilment_intent = fulfilment
+        purchase.save()
     for signal, before, after, message in signals_seen:
         PurchaseEvent.objects.create(
             purchase=purchase, signal=signal, from_status=before, to_status=after, message=message
@@ -121,18 +147,25 @@ def _run(
 
 GOOD_APPROVAL_RUN = [
     ("intent_created", "draft", "submitted", ""),
-    ("intent_status_changed", "submitted", "submitted", "CREATED -> SUBMITTED"),
+    ("intent_status_changed", "submitted", "submitted", "r-ok CREATED -> SUBMITTED"),
     ("approval_requested", "submitted", "pending_approval", ""),
     ("approval_decided", "pending_approval", "approved", ""),
-    ("intent_status_changed", "approved", "approved", "IN_PROGRESS -> COMPLETED"),
-    ("intent_completed", "approved", "fulfilled", ""),
+    ("intent_status_changed", "approved", "approved", "r-ok IN_PROGRESS -> COMPLETED"),
+    ("intent_completed", "approved", "approved", "approval completed; fulfilment sent"),
+    # The fulfilment intent, sent to and handled by this project itself.
+    ("intent_created", "approved", "approved", ""),
+    ("intent_received", "approved", "approved", ""),
+    ("intent_status_changed", "approved", "approved", "f-r-ok DELIVERED -> COMPLETED"),
+    ("intent_completed", "approved", "fulfilled", "order PO-1 placed"),
 ]
 
 
 @pytest.mark.django_db
 def test_check_outcome_accepts_a_complete_run_and_names_each_gap() -> None:
     admin = get_user_model().objects.create_user("admin")
-    purchase = _run("COMPLETED", signals_seen=GOOD_APPROVAL_RUN, rid="r-ok")
+    purchase = _run(
+        "COMPLETED", signals_seen=GOOD_APPROVAL_RUN, rid="r-ok", fulfilled_by_agent=True
+    )
     approval = Approval.objects.create(thread_id="t", intent=purchase.intent)
     ApprovalDecision.objects.create(
         approval=approval, decision="approve", idempotency_key="k", state="confirmed", user=admin
@@ -140,7 +173,9 @@ def test_check_outcome_accepts_a_complete_run_and_names_each_gap() -> None:
     assert (
         check_outcome({purchase.pk: "fulfilled"}, {purchase.pk: "approve"}, username="admin") == []
     )
-    assert "Laptop" in render_transcript([purchase.pk])
+    transcript = render_transcript([purchase.pk])
+    assert "Laptop" in transcript and "(fulfilment f-r-ok, inbound)" in transcript
+    assert "order PO-1 placed by this project as agent://demo/purchasing" in transcript
 
     # The same run seen twice, an intent still open, a missing decision, a wrong status.
     twice = _run("IN_PROGRESS", signals_seen=GOOD_APPROVAL_RUN + GOOD_APPROVAL_RUN[1:2], rid="r-2")
@@ -148,8 +183,13 @@ def test_check_outcome_accepts_a_complete_run_and_names_each_gap() -> None:
     text = "\n".join(problems)
     assert "still IN_PROGRESS" in text
     assert "status is fulfilled, expected rejected" in text
-    assert "signalled more than once: ['CREATED -> SUBMITTED']" in text
+    assert "signalled more than once: ['r-ok CREATED -> SUBMITTED']" in text
     assert "no confirmed approve decision by admin" in text
+
+    # Fulfilled, but not by this project's agent (no fulfilment intent received, no order).
+    by_nobody = _run("COMPLETED", signals_seen=GOOD_APPROVAL_RUN[:6], rid="r-4")
+    problems = check_outcome({by_nobody.pk: "fulfilled"}, {}, username="admin")
+    assert f"#{by_nobody.pk} Laptop: no fulfilment intent was sent" in problems
 
     silent = _run("COMPLETED", signals_seen=[], rid="r-3")
     assert check_outcome({silent.pk: "fulfilled"}, {}, username="admin") == [

@@ -118,3 +118,29 @@ def test_a_duplicate_that_cannot_be_merged_is_left_alone_and_logged(
     theirs.refresh_from_db()
     assert (mine.intent_id, theirs.intent_id) == (row.pk, duplicate.pk)
     assert "cannot take it over" in caplog.text
+
+
+def test_an_inbound_row_merged_into_the_outbox_row_stays_inbound_with_its_job(
+    axme_emulator, axme_settings, django_capture_on_commit_callbacks
+):
+    """A project that sends an intent to an address it serves itself: its listener may mirror
+    the intent (direction ``inbound``, with its agent job) before the outbox row got its id.
+    The merged row keeps the direction and the job."""
+    from django_axme.models import AgentJob
+
+    client = django_axme.get_client()
+    row, answer = _sent_but_not_mirrored(client)
+    intent_id = answer["intent_id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        received = ingest_intent({"intent_id": intent_id, "intent_type": "shop.order.v1"})
+    Intent.objects.filter(pk=received.pk).update(direction="inbound")
+    job = AgentJob.objects.create(intent=received, address="agent://demo/warehouse")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        mark_sent(Intent.objects.get(pk=row.pk), outbox_request(row), answer)
+
+    assert list(Intent.objects.values_list("pk", flat=True)) == [row.pk]
+    row.refresh_from_db()
+    assert (row.intent_id, row.direction) == (intent_id, "inbound")
+    job.refresh_from_db()
+    assert job.intent_id == row.pk

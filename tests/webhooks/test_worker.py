@@ -85,3 +85,101 @@ def test_worker_processes_pushed_deliveries_once_each(
     assert Counter(WebhookDelivery.objects.values_list("outcome", flat=True)) == Counter(
         {"processed": WebhookDelivery.objects.count()}
     )
+
+
+@pytest.mark.postgres
+@requires_postgres
+def test_worker_sweeps_recover_a_dropped_delivery_and_an_unprocessed_row(
+    live_server,
+    webhook_settings,
+    workers,  # noqa: F811
+    monkeypatch,
+):
+    """The two safety nets, in a real worker: a delivery the emulator dropped (never reached
+    Django) is caught by ``sync_inbox``; a delivery recorded whose task was lost (the process
+    died between recording and processing) is processed by the reconcile sweep
+    ``reprocess_webhook_deliveries``. Each approval is mirrored once and signalled once."""
+    if not redis_available():
+        pytest.skip(f"Redis is not reachable at {harness.redis_url()}")
+    from django_axme import tasks
+    from django_axme.tasks import webhooks as webhook_tasks
+
+    emulator = Emulator(api_key=API_KEY)
+    server = EmulatorServer(emulator).start()
+    url = harness.redis_url()
+    harness.flush_redis(url)
+    webhook_settings.AXME = {
+        **webhook_settings.AXME,
+        "BASE_URL": server.url,
+        "API_KEY": API_KEY,
+        "WEBHOOK_URL": live_server.url + "/axme/webhook/",
+        "WEBHOOK_PROCESSING": "celery",
+    }
+    from django_axme.conf import reset_client
+
+    reset_client()
+    worker = workers(
+        axme_url=server.url,
+        broker_url=url,
+        name="webhook-sweeps",
+        beat=False,  # the sweeps run when the test sends them
+        axme_settings={
+            "INBOX_OWNER_AGENTS": [OWNER],
+            "DEFAULT_OWNER_AGENT": OWNER,
+            "WEBHOOK_REPROCESS_AFTER_SECONDS": 0.5,
+        },
+    )
+    worker.start()
+    try:
+        with harness.use_broker(url):
+            call_command("axme_webhooks", "sync", stdout=StringIO())
+            faults = emulator.webhooks.faults
+            faults.drop = 1.0
+            dropped = open_approval(emulator, 1)
+            assert emulator.webhooks.wait_idle(30)
+            faults.drop = 0.0
+            assert not WebhookDelivery.objects.exists()
+
+            # The view records the next deliveries, but their task never reaches the broker.
+            monkeypatch.setattr(
+                webhook_tasks.process_webhook_delivery, "apply_async", lambda *a, **k: None
+            )
+            unprocessed = open_approval(emulator, 2)
+            assert emulator.webhooks.wait_idle(30)
+            harness.wait_until(
+                lambda: WebhookDelivery.objects.filter(thread_id=unprocessed).exists(),
+                30,
+                what="the delivery recorded",
+            )
+            assert set(WebhookDelivery.objects.values_list("outcome", flat=True)) == {"received"}
+            assert not Approval.objects.exists()
+            monkeypatch.undo()
+
+            time.sleep(0.6)  # older than WEBHOOK_REPROCESS_AFTER_SECONDS
+            webhook_tasks.reprocess_webhook_deliveries.apply_async()
+            harness.wait_until(
+                lambda: Approval.objects.filter(thread_id=unprocessed).exists(),
+                60,
+                what="the reconcile sweep processing the recorded delivery",
+            )
+            assert not WebhookDelivery.objects.filter(outcome="received").exists()
+            assert not Approval.objects.filter(thread_id=dropped).exists()
+
+            tasks.sync_inbox.apply_async()
+            harness.wait_until(
+                lambda: Approval.objects.filter(thread_id=dropped).exists(),
+                60,
+                what="the inbox sync catching the dropped delivery",
+            )
+            time.sleep(1.0)  # a second signal would show up now
+    finally:
+        worker.stop()
+        server.stop()
+        emulator.close()
+        reset_client()
+    assert sorted(Approval.objects.values_list("thread_id", flat=True)) == sorted(
+        [dropped, unprocessed]
+    )
+    signals = recorder.read(str(workers.signal_log))
+    requested = Counter(r["thread_id"] for r in signals if r["signal"] == "approval_requested")
+    assert requested == Counter([dropped, unprocessed])

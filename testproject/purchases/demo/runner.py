@@ -1,8 +1,9 @@
 """The one-command demo of django-axme: ``scripts/demo`` (interactive) and ``--headless``.
 
 It runs the test project the way a real deployment runs: a local AXME gateway (the emulator,
-with a worker agent for small purchases and a human-approval agent for large ones), a Celery
-worker (with beat) on a broker that needs no server, and the Django web server; it submits a
+with a human-approval agent for large purchases; the fulfilment agent is this project itself,
+``purchases/axme_handlers.py``), a Celery worker (with beat, and the agent listener) on a broker
+that needs no server, and the Django web server; it submits a
 few purchase requests through the outbox and then either waits for you to approve in the
 admin, or (``--headless``) approves and rejects through the admin over HTTP itself, prints the
 transcript of transitions and signals, and exits 0 only if everything happened.
@@ -248,6 +249,8 @@ class Demo:
             AXME_WEBHOOK_SECRET=secrets.token_urlsafe(24),
             AXME_INBOX_SYNC_SECONDS="30",
             AXME_RECONCILE_SECONDS="10",
+            # The worker also runs this project's agent listener (the fulfilment agent).
+            AXME_AGENT_LISTEN_IN_WORKER="1",
             CELERY_TASK_ALWAYS_EAGER="0",
             PYTHONUNBUFFERED="1",
             PYTHONPATH=os.pathsep.join(
@@ -315,8 +318,10 @@ class Demo:
                 port,
                 "--api-key",
                 API_KEY,
-                "--agent",
-                f"{fulfilment_agent}=worker:delay={delay}",
+                # This project is the fulfilment agent (purchases/axme_handlers.py): the
+                # emulator leaves that address to its listener, no simulated script.
+                "--serve",
+                fulfilment_agent,
                 "--agent",
                 f"{approval_agent}=approval:owner={APPROVER_INBOX}"
                 f":title=Approve a purchase request:delivered={delay}:in_progress={delay}"
@@ -496,6 +501,8 @@ class Demo:
                 raise DemoFailure(f"the admin refused to {spec.decision} {spec.item}: {errors}")
 
     def wait_until_final(self, timeout: float) -> None:
+        from django.db.models import Q
+
         from django_axme.models import Intent
         from purchases.models import PurchaseRequest
 
@@ -503,7 +510,9 @@ class Demo:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             purchases = list(PurchaseRequest.objects.filter(pk__in=self._pks()))
-            intents = Intent.objects.filter(purchase_request__in=purchases)
+            intents = Intent.objects.filter(
+                Q(purchase_request__in=purchases) | Q(fulfilment_of__in=purchases)
+            )
             if all(p.is_final for p in purchases) and all(i.is_terminal for i in intents):
                 return
             self._check_children()
@@ -552,8 +561,8 @@ class Demo:
                 return 1
             self.console.say(
                 f"HEADLESS DEMO PASSED in {took:.0f} s: every intent is terminal, "
-                "the approved request was fulfilled, the rejected one rejected, and "
-                "the receivers saw every signal once."
+                "the approved request was fulfilled by this project acting as the AXME agent, "
+                "the rejected one rejected, and the receivers saw every signal once."
             )
             return 0
         try:
@@ -581,8 +590,9 @@ class Demo:
         say("     Two purchase requests wait for a human: open one, press Approve (or Reject).")
         say(f"  2. Watch {purchases}")
         say("     The example app's receivers move each request (approved -> fulfilled, or")
-        say("     rejected) and their log lines appear below. Small requests are fulfilled")
-        say("     without a human.")
+        say("     rejected) and their log lines appear below. This project itself places")
+        say("     the orders, as the AXME agent agent://demo/purchasing (purchases/")
+        say("     axme_handlers.py): small requests at once, large ones once approved.")
         say("  3. Create your own in the admin (Purchases > Add): 1000 EUR or more needs approval.")
         say("")
         say(f"  Emulator:   {self.emulator_url} (API key {API_KEY})")
