@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import select_template
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
@@ -20,6 +21,7 @@ from django_axme.admin.badges import approval_status_badge, decision_state_badge
 from django_axme.admin.base import AuditModelAdmin
 from django_axme.admin.filters import AgeFilter
 from django_axme.admin.forms import BulkDecisionForm, DecisionForm
+from django_axme.admin.request import describe, template_names
 from django_axme.models import Approval, ApprovalDecision, ApprovalStatus, DecisionChoice
 
 DECIDE_PERMISSION = "decide_approval"
@@ -56,6 +58,11 @@ class ApprovalAdmin(AuditModelAdmin):
     search_fields = ("^thread_id", "^remote_intent_id", "^intent__intent_id", "title")
     search_help_text = gettext_lazy("Search by thread id, intent id (prefix) or title.")
     list_select_related = ("intent",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Approval]:
+        # The request panel names the Django user who sent the intent: one join, no query.
+        return super().get_queryset(request).select_related("intent", "intent__created_by")
+
     list_per_page = 50
     show_full_result_count = False
     actions = ("approve_selected", "reject_selected")
@@ -211,7 +218,11 @@ class ApprovalAdmin(AuditModelAdmin):
             live = next((d for d in history if d.state not in ("failed", "superseded")), None)
             can_decide = self.has_decide_approval_permission(request, obj)
             context.setdefault("decision_form", DecisionForm(approval=obj))
+            request_info = describe(obj)
             context.update(
+                request_info=request_info,
+                request_template=select_template(template_names(request_info.intent_type)),
+                payload=obj.intent.payload if obj.intent is not None else {},
                 decision_history=history,
                 live_decision=live,
                 live_decision_badge=decision_state_badge(live.state) if live else "",

@@ -128,3 +128,31 @@ def test_approve_in_the_browser_until_completed(live_server, axme_env, browser_p
 
     approval = Approval.objects.get(thread_id=intent_id)
     assert approval.status == "approved"
+
+
+def test_read_the_request_then_approve(live_server, axme_env, browser_page):
+    """The demo's espresso machine: amount and requester are on the page without a click."""
+    from tests.admin.test_request_panel import espresso
+
+    page = browser_page
+    _user("approver", perms=("decide_approval", "view_approval", "view_intent"))
+    approval = espresso(axme_env, None)
+
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/django_axme/approval/")
+    page.fill("#id_username", "approver")
+    page.fill("#id_password", "pw")
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/django_axme/approval/")
+    page.click("text=Approve Espresso machine")
+    page.wait_for_selector("#axme-request")
+    request = page.locator("#axme-request")
+    assert request.is_visible()
+    shown = request.inner_text()
+    assert "1,800.00" in shown and "dave" in shown, shown
+    assert page.locator("#purchase-amount").inner_text() == "1,800.00 EUR"
+    save_shot(page, "approval-request.png")
+    page.click("#axme-approve")
+    page.wait_for_selector("#axme-decision .axme-decision-state")
+    from django_axme.models import ApprovalDecision
+
+    assert ApprovalDecision.objects.get(approval=approval).decision == "approve"
