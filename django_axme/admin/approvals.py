@@ -16,10 +16,11 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from django_axme.adapter import get_adapter
 from django_axme.admin import decisions, operations
 from django_axme.admin.badges import approval_status_badge, decision_state_badge
 from django_axme.admin.base import AuditModelAdmin
-from django_axme.admin.filters import AgeFilter
+from django_axme.admin.filters import AgeFilter, ApprovalStatusFilter, NonEmptyValuesFilter
 from django_axme.admin.forms import BulkDecisionForm, DecisionForm
 from django_axme.admin.request import describe, template_names
 from django_axme.models import Approval, ApprovalDecision, ApprovalStatus, DecisionChoice
@@ -44,14 +45,13 @@ class ApprovalAdmin(AuditModelAdmin):
         "title_display",
         "status_badge",
         "intent_type",
-        "owner_agent",
         "requested_at",
-        "task_flags",
+        "owner_agent",
     )
     list_display_links = ("title_display",)
     list_filter = (
-        "status",
-        ("owner_agent", admin.AllValuesFieldListFilter),
+        ApprovalStatusFilter,
+        ("owner_agent", NonEmptyValuesFilter),
         ("intent__intent_type", admin.AllValuesFieldListFilter),
         AgeFilter,
     )
@@ -123,7 +123,21 @@ class ApprovalAdmin(AuditModelAdmin):
 
     @admin.display(description=gettext_lazy("approval"), ordering="title")
     def title_display(self, obj: Approval) -> str:
-        return obj.title or obj.thread_id
+        """The title, then the one-line summary of the request and what the task asks."""
+        summary = get_adapter().approval_summary(obj)
+        flags = []
+        if obj.allowed_outcomes:
+            flags.append(_("choose an outcome"))
+        if obj.comment_required:
+            flags.append(_("comment required"))
+        return format_html(
+            '<span class="axme-list-title">{}</span>{}{}',
+            obj.title or _("Approval required"),
+            format_html('<span class="axme-list-summary">{}</span>', summary) if summary else "",
+            format_html('<span class="axme-list-flags">{}</span>', ", ".join(flags))
+            if flags
+            else "",
+        )
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, obj: Approval) -> str:
@@ -131,20 +145,11 @@ class ApprovalAdmin(AuditModelAdmin):
 
     @admin.display(description=gettext_lazy("intent type"), ordering="intent__intent_type")
     def intent_type(self, obj: Approval) -> str:
-        return obj.intent.intent_type if obj.intent else "—"
+        return format_html("<code>{}</code>", obj.intent.intent_type) if obj.intent else "—"
 
     @admin.display(description=gettext_lazy("requested"), ordering="created_at")
     def requested_at(self, obj: Approval) -> Any:
         return obj.remote_created_at or obj.created_at
-
-    @admin.display(description=gettext_lazy("task"))
-    def task_flags(self, obj: Approval) -> str:
-        flags = []
-        if obj.comment_required:
-            flags.append(_("comment required"))
-        if obj.allowed_outcomes:
-            flags.append(_("choose an outcome"))
-        return ", ".join(flags) or "—"
 
     @admin.display(description=gettext_lazy("intent"))
     def intent_link(self, obj: Approval) -> str:
@@ -353,8 +358,8 @@ class ApprovalAdmin(AuditModelAdmin):
             messages.success(
                 request,
                 ngettext(
-                    "%(count)d decision sent, waiting for confirmation from AXME.",
-                    "%(count)d decisions sent, waiting for confirmation from AXME.",
+                    "%(count)d decision sent to AXME.",
+                    "%(count)d decisions sent to AXME.",
                     sent,
                 )
                 % {"count": sent},

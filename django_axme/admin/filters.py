@@ -70,3 +70,49 @@ class AgeFilter(admin.SimpleListFilter):
         if younger_than is not None:
             queryset = queryset.exclude(self._created_before(now - younger_than))
         return queryset
+
+
+class ApprovalStatusFilter(admin.SimpleListFilter):
+    """The approval's status, **Pending by default**: the queue opens on what waits for a
+    decision; "All" (``?status__exact=all``) shows decided approvals as well.
+
+    The parameter keeps the name of Django's plain field filter, so older links still work.
+    """
+
+    title = _("status")
+    parameter_name = "status__exact"
+    ALL = "all"
+
+    def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, Any]]:
+        from django_axme.models import ApprovalStatus
+
+        return [*ApprovalStatus.choices, (self.ALL, _("All"))]
+
+    def value(self) -> str:
+        return str(super().value() or self._default())
+
+    @staticmethod
+    def _default() -> str:
+        from django_axme.models import ApprovalStatus
+
+        return str(ApprovalStatus.PENDING)
+
+    def queryset(self, request: Any, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        value = self.value()
+        return queryset if value == self.ALL else queryset.filter(status=value)
+
+    def choices(self, changelist: Any) -> Any:
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == str(lookup),
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+
+class NonEmptyValuesFilter(admin.AllValuesFieldListFilter):
+    """A field's values as a filter, hidden when no row has a value (an always-empty column
+    would only offer "All" and "Empty")."""
+
+    def has_output(self) -> bool:
+        return any(value not in (None, "") for value in self.lookup_choices)

@@ -16,10 +16,11 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from django_axme.adapter import get_adapter
 from django_axme.admin import operations
 from django_axme.admin.badges import intent_status_badge
 from django_axme.admin.base import AuditModelAdmin
-from django_axme.admin.filters import OpenClosedFilter
+from django_axme.admin.filters import NonEmptyValuesFilter, OpenClosedFilter
 from django_axme.admin.forms import CancelForm, ControlsForm, ResumeForm
 from django_axme.admin.timeline import build_timeline
 from django_axme.models import Approval, Intent, IntentStatus
@@ -42,21 +43,19 @@ class IntentAdmin(AuditModelAdmin):
     operation_permissions = (CANCEL_PERMISSION, CONTROLS_PERMISSION)
     list_display = (
         "intent_display",
-        "intent_type",
+        "label_display",
         "status_badge",
-        "waiting_reason",
-        "owner_agent",
         "to_agent",
         "created_at",
         "last_heard_at",
     )
-    list_display_links = ("intent_display",)
+    list_display_links = ("intent_display", "label_display")
     list_filter = (
         "status",
         OpenClosedFilter,
         "waiting_reason",
         ("intent_type", admin.AllValuesFieldListFilter),
-        ("owner_agent", admin.AllValuesFieldListFilter),
+        ("owner_agent", NonEmptyValuesFilter),
         "send_state",
     )
     search_fields = ("^intent_id", "^correlation_id")
@@ -147,10 +146,32 @@ class IntentAdmin(AuditModelAdmin):
 
     @admin.display(description=gettext_lazy("intent"), ordering="intent_id")
     def intent_display(self, obj: Intent) -> str:
-        return obj.intent_id or _("(outbox #%(pk)s)") % {"pk": obj.pk}
+        """The first 8 characters of the id; the full id on hover (and in search by prefix)."""
+        if not obj.intent_id:
+            return _("(outbox #%(pk)s)") % {"pk": obj.pk}
+        return format_html(
+            '<span class="axme-short-id" title="{}">{}…</span>', obj.intent_id, obj.intent_id[:8]
+        )
+
+    @admin.display(description=gettext_lazy("what"), ordering="intent_type")
+    def label_display(self, obj: Intent) -> str:
+        """The intent type and the adapter's one-line summary of the payload."""
+        summary = get_adapter().intent_summary(obj)
+        return format_html(
+            "<code>{}</code>{}",
+            obj.intent_type,
+            format_html('<span class="axme-list-summary">{}</span>', summary) if summary else "",
+        )
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, obj: Intent) -> str:
+        if obj.waiting_reason:
+            reason = obj.get_waiting_reason_display()
+            return format_html(
+                '{}<span class="axme-list-summary">{}</span>',
+                intent_status_badge(obj.status),
+                reason,
+            )
         return intent_status_badge(obj.status)
 
     @admin.display(description=gettext_lazy("last error"))

@@ -100,8 +100,12 @@ def _decision_entry(decision: ApprovalDecision) -> TimelineEntry:
         kind="decision",
         at=decision.created_at,
         title=str(
-            _("%(decision)s by %(user)s (in this admin)")
-            % {"decision": decision.get_decision_display(), "user": who}
+            (
+                _("Approved by %(user)s (in this admin)")
+                if decision.decision == "approve"
+                else _("Rejected by %(user)s (in this admin)")
+            )
+            % {"user": who}
         ),
         status=decision.state,
         actor=str(who),

@@ -188,13 +188,28 @@ def send_decision(
             "resends it with the same key and records it",
             approval.thread_id,
         )
-    verb = _("Approved") if record.decision == DecisionChoice.APPROVE else _("Rejected")
-    return DecisionResult(
-        Outcome.SENT,
-        _("%(verb)s “%(approval)s”: sent, waiting for confirmation from AXME.")
-        % {"verb": verb, "approval": approval},
-        record,
-    )
+    return DecisionResult(Outcome.SENT, _sent_message(record, approval), record)
+
+
+def _sent_message(record: ApprovalDecision, approval: Approval) -> str:
+    """What to tell the person who decided; true whatever the page shows next (the gateway's
+    confirmation may arrive before the page is drawn)."""
+    from django_axme.models import DecisionState
+
+    approve = record.decision == DecisionChoice.APPROVE
+    if record.state == DecisionState.CONFIRMED:
+        message = (
+            _("Approved “%(approval)s”; AXME confirmed it.")
+            if approve
+            else _("Rejected “%(approval)s”; AXME confirmed it.")
+        )
+    else:
+        message = (
+            _("Approved “%(approval)s” and sent it to AXME.")
+            if approve
+            else _("Rejected “%(approval)s” and sent it to AXME.")
+        )
+    return message % {"approval": approval}
 
 
 def _failed(record: ApprovalDecision, approval: Approval, exc: Exception) -> DecisionResult:
@@ -221,12 +236,19 @@ def _already_decided_message(approval: Approval, live: ApprovalDecision | None) 
             "approval": approval,
             "status": approval.get_status_display(),
         }
-    return _(
-        "“%(approval)s” was already decided (%(decision)s by %(user)s, %(state)s); "
-        "your decision was not sent."
-    ) % {
+    message = (
+        _(
+            "“%(approval)s” was already approved by %(user)s (%(state)s); "
+            "your decision was not sent."
+        )
+        if live.decision == DecisionChoice.APPROVE
+        else _(
+            "“%(approval)s” was already rejected by %(user)s (%(state)s); "
+            "your decision was not sent."
+        )
+    )
+    return message % {
         "approval": approval,
-        "decision": live.get_decision_display(),
         "user": live.user or _("unknown user"),
         "state": live.get_state_display(),
     }

@@ -16,6 +16,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from purchases import services
+from purchases.adapter import money
+from purchases.conf import purchases_setting
 from purchases.models import PurchaseRequest, PurchaseStatus
 
 STATUS_COLOURS: dict[str, str] = {
@@ -48,7 +50,7 @@ class PurchaseRequestAdmin(admin.ModelAdmin):
     list_display = [
         "id",
         "item",
-        "amount",
+        "amount_display",
         "requester",
         "status_badge",
         "needs_approval",
@@ -88,9 +90,17 @@ class PurchaseRequestAdmin(admin.ModelAdmin):
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, obj: PurchaseRequest) -> str:
         return format_html(
-            '<span style="color:#fff;background:{};padding:2px 8px;border-radius:8px">{}</span>',
+            '<span style="display:inline-block;white-space:nowrap;color:#fff;background:{};'
+            'padding:2px 8px;border-radius:8px;line-height:1.4">{}</span>',
             STATUS_COLOURS.get(obj.status, "#6b7280"),
             obj.get_status_display(),
+        )
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, obj: PurchaseRequest) -> str:
+        return format_html(
+            '<span style="white-space:nowrap">{}</span>',
+            money(obj.amount, purchases_setting("CURRENCY")),
         )
 
     @admin.display(description=_("AXME intent"))
@@ -110,7 +120,13 @@ class PurchaseRequestAdmin(admin.ModelAdmin):
             url = reverse("admin:django_axme_intent_change", args=[obj.intent.pk])
         except NoReverseMatch:
             return str(label)
-        return format_html('<a href="{}">{}</a> [{}]', url, label, obj.intent.status)
+        return format_html(
+            '<a href="{}" title="{}" style="white-space:nowrap">{}</a> [{}]',
+            url,
+            remote_id or "",
+            label,
+            obj.intent.status,
+        )
 
     @admin.display(description=_("signals received (transcript)"))
     def transcript(self, obj: PurchaseRequest) -> str:

@@ -2,7 +2,7 @@
 
 What a user does, step by step: log in; open the approval queue and click "Refresh from AXME"
 (reads the approvers' inbox); open the pending approval; write a note and click Approve; the
-page says "sent, waiting for confirmation"; open the intent and click "Refresh from AXME"
+page says "Approved ... and sent it to AXME"; open the intent and click "Refresh from AXME"
 until the timeline shows COMPLETED (the emulator's ApprovalScript completes the intent once
 approved). Screenshots of the queue and the timeline go to ``artifacts/screenshots/``; with
 ``AXME_UPDATE_DOC_SCREENSHOTS=1`` they are also copied to ``docs/_static/screenshots/`` for
@@ -93,7 +93,11 @@ def test_approve_in_the_browser_until_completed(live_server, axme_env, browser_p
     page.fill("#axme-decision-form textarea[name=note]", "Within budget, go ahead.")
     save_shot(page, "approval-decision.png")
     page.click("#axme-approve")
-    page.wait_for_selector("text=sent, waiting for confirmation")
+    page.wait_for_selector("#axme-decision .axme-decision-state")
+    assert "Approved by approver at " in page.inner_text("#axme-decision")
+    assert "and sent it to AXME" in page.inner_text(".messagelist") or (
+        "AXME confirmed it" in page.inner_text(".messagelist")
+    )
     assert "Within budget, go ahead." in page.inner_text("#axme-decision")
 
     # Go to the intent and refresh until the gateway reports COMPLETED.
@@ -110,7 +114,8 @@ def test_approve_in_the_browser_until_completed(live_server, axme_env, browser_p
     assert page.locator("#axme-current-status [data-status=COMPLETED]").count() == 1
     timeline = page.inner_text("#axme-timeline")
     assert "intent.completed" in timeline
-    assert "Approve by approver" in timeline  # the local decision sits in the same timeline
+    # The local decision sits in the same timeline.
+    assert "Approved by approver (in this admin)" in timeline
     page.locator("#axme-timeline").scroll_into_view_if_needed()
     save_shot(page, "intent-timeline.png", "#axme-timeline")
 
