@@ -56,3 +56,14 @@ def approval_status_badge(status: str) -> SafeString:
 def decision_state_badge(state: str) -> SafeString:
     label = DecisionState(state).label if state in DecisionState.values else state
     return badge(label, _DECISION_TONES.get(state, "neutral"), state)  # type: ignore[call-overload]
+
+
+def short_id(value: object, length: int = 8) -> SafeString | str:
+    """An id cut to ``length`` characters with the full id on hover (``title``); ids that are
+    already short are shown whole. Escaped."""
+    text = str(value or "")
+    if not text:
+        return "—"
+    if len(text) <= length + 1:
+        return format_html('<span class="axme-short-id">{}</span>', text)
+    return format_html('<span class="axme-short-id" title="{}">{}…</span>', text, text[:length])

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy
 
 from django_axme.adapter import get_adapter
 from django_axme.admin import operations
-from django_axme.admin.badges import intent_status_badge
+from django_axme.admin.badges import intent_status_badge, short_id
 from django_axme.admin.base import AuditModelAdmin
 from django_axme.admin.filters import NonEmptyValuesFilter, OpenClosedFilter
 from django_axme.admin.forms import CancelForm, ControlsForm, ResumeForm
@@ -149,9 +149,7 @@ class IntentAdmin(AuditModelAdmin):
         """The first 8 characters of the id; the full id on hover (and in search by prefix)."""
         if not obj.intent_id:
             return _("(outbox #%(pk)s)") % {"pk": obj.pk}
-        return format_html(
-            '<span class="axme-short-id" title="{}">{}…</span>', obj.intent_id, obj.intent_id[:8]
-        )
+        return short_id(obj.intent_id)
 
     @admin.display(description=gettext_lazy("what"), ordering="intent_type")
     def label_display(self, obj: Intent) -> str:

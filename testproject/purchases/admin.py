@@ -47,6 +47,11 @@ VIEW_FIELDS: list[Any] = [
 
 @admin.register(PurchaseRequest)
 class PurchaseRequestAdmin(admin.ModelAdmin):
+    class Media:
+        # The AXME admin's stylesheet: badges, wrapping columns, filters above the list
+        # on narrower screens.
+        css = {"all": ("django_axme/admin.css",)}
+
     list_display = [
         "id",
         "item",
