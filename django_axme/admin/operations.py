@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from django_axme.models import Approval, Intent
 from django_axme.services import results
@@ -37,6 +38,7 @@ __all__ = [
     "refresh_intent",
     "refresh_intents",
     "resume_intent",
+    "retry_intents",
     "start_observing",
     "update_controls",
 ]
@@ -139,6 +141,64 @@ def start_observing(intents: Iterable[Intent]) -> OperationResult:
             messages.WARNING,
         )
     return OperationResult(True, _("Observer queued for %(count)s intent(s).") % {"count": queued})
+
+
+def retry_intents(intents: Iterable[Intent]) -> OperationResult:
+    """Create the next attempt of each FAILED or TIMED_OUT intent and queue its send.
+
+    The attempt is the ``retry_intent`` path's (:func:`django_axme.services.sending.
+    create_retry_attempt`): an outbox row with ``attempt + 1``, ``retry_of`` the original,
+    the same correlation id and its own key, created once per original (retrying twice
+    returns the same attempt). Its send is queued like any outbox row; if the broker is down
+    the row stays in the outbox and the reconcile sweep sends it. Other intents are skipped.
+    """
+    from django_axme.models import IntentStatus, SendState
+    from django_axme.outbox import enqueue_send
+    from django_axme.services.sending import create_retry_attempt
+
+    retryable = (IntentStatus.FAILED, IntentStatus.TIMED_OUT)
+    attempts: list[Intent] = []
+    skipped = failed = 0
+    for intent in intents:
+        if not intent.intent_id or intent.status not in retryable:
+            skipped += 1
+            continue
+        attempt = create_retry_attempt(intent.intent_id)
+        if attempt is None:
+            failed += 1
+            continue
+        if attempt.send_state == SendState.PENDING:
+            try:
+                enqueue_send(attempt.pk)
+            except Exception:
+                logger.exception("retry of %s: could not queue the send now", intent.intent_id)
+        attempts.append(attempt)
+    if not attempts:
+        return OperationResult(
+            False,
+            _("Nothing was retried: only failed or timed-out intents can be retried.")
+            if not failed
+            else _("The retry could not be created; the intent's last error says why."),
+            messages.WARNING if not failed else messages.ERROR,
+        )
+    if len(attempts) == 1 and not skipped and not failed:
+        attempt = attempts[0]
+        return OperationResult(
+            True,
+            _("Retry created: attempt %(attempt)s (outbox #%(pk)s), sent to AXME shortly.")
+            % {"attempt": attempt.attempt, "pk": attempt.pk},
+            data={"attempts": [attempt.pk]},
+        )
+    return OperationResult(
+        True,
+        ngettext(
+            "%(count)s retry created; %(skipped)s skipped (not failed or timed out).",
+            "%(count)s retries created; %(skipped)s skipped (not failed or timed out).",
+            len(attempts),
+        )
+        % {"count": len(attempts), "skipped": skipped + failed},
+        data={"attempts": [a.pk for a in attempts]},
+    )
 
 
 def cancel_intent(

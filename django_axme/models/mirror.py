@@ -170,6 +170,7 @@ class Intent(models.Model):
         permissions = [
             ("cancel_intent", _("Can cancel intents")),
             ("change_intent_controls", _("Can change intent controls")),
+            ("retry_intent", _("Can retry failed or timed-out intents")),
         ]
 
     def __str__(self) -> str:
