@@ -239,7 +239,8 @@ class ApprovalAdmin(AuditModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context=context)
 
     def decide_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """POST only: record and send one decision (approve/reject), then redirect back."""
+        """POST only: record and send one decision (approve/reject, an outcome, or the task's
+        form as its result), then redirect back."""
         approval = self.get_object_or_404(request, object_id)
         self.require(
             request, self.has_decide_approval_permission(request, approval), post_only=True
@@ -253,6 +254,7 @@ class ApprovalAdmin(AuditModelAdmin):
             decision=form.cleaned_data["decision"],
             note=form.cleaned_data["note"],
             outcome=form.cleaned_data.get("outcome") or "",
+            task_result=form.task_result(),
         )
         messages.add_message(request, _LEVELS[result.outcome], result.message)
         if result.decision is not None:

@@ -312,6 +312,15 @@ class ApprovalDecision(models.Model):
     decision = models.CharField(_("decision"), max_length=16, choices=DecisionChoice.choices)
     outcome = models.CharField(_("outcome"), max_length=64, blank=True)
     note = models.TextField(_("note"), blank=True)
+    task_result = models.JSONField(
+        _("task result"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Sent as the human task's result (resume with task_result) instead of an inbox "
+            "approve/reject: the outcome, comment and the data of the task's form."
+        ),
+    )
     idempotency_key = models.CharField(_("idempotency key"), max_length=128, unique=True)
     state = models.CharField(
         _("state"),

@@ -84,7 +84,9 @@ def test_allowed_outcomes_are_offered_and_required(client, operator, make_approv
     approval = make_approval(allowed_outcomes=["ship", "hold"])
     client.force_login(operator)
     html = client.get(change_url(approval)).content.decode()
-    assert '<option value="ship">' in html and '<option value="hold">' in html
+    # Each outcome is a button.
+    assert 'name="outcome" value="ship"' in html and 'name="outcome" value="hold"' in html
+    assert 'id="axme-approve"' not in html
     page = client.post(decide_url(approval), {"decision": "approve", "note": ""})
     assert page.status_code == 200
     assert not ApprovalDecision.objects.exists()
