@@ -47,6 +47,26 @@ class DefaultAxmeAdapter:
         approval's owner agent (``None`` falls back to ``AXME["DEFAULT_OWNER_AGENT"]``)."""
         return approval.owner_agent or None
 
+    def assignee_identities(self, user: Any) -> list[str]:
+        """The strings a human task's ``assignees`` use for ``user``: an approval is assigned
+        to ``user`` when one of its assignees is one of these (case-insensitive).
+
+        Default: the username, ``user:<username>``, the e-mail address when set, and
+        ``group:<name>`` for each of the user's Django groups (one query). Override to map
+        your own scheme (SSO subjects, AXME agent addresses of people, teams).
+        """
+        if user is None or not getattr(user, "is_authenticated", False):
+            return []
+        name = user.get_username()
+        identities = [name, f"user:{name}"]
+        email = getattr(user, "email", "")
+        if email:
+            identities.append(email)
+        groups = getattr(user, "groups", None)
+        if groups is not None:
+            identities += [f"group:{g}" for g in groups.values_list("name", flat=True)[:50]]
+        return [i for i in identities if i]
+
     def intent_summary(self, intent: Intent) -> str:
         """One line saying what ``intent`` asks for, shown next to its type in the intent
         list, the approval queue and on the approval page (escaped there; keep it short).

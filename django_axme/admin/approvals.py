@@ -20,7 +20,13 @@ from django_axme.adapter import get_adapter
 from django_axme.admin import decisions, operations
 from django_axme.admin.badges import approval_status_badge, decision_state_badge
 from django_axme.admin.base import AuditModelAdmin
-from django_axme.admin.filters import AgeFilter, ApprovalStatusFilter, NonEmptyValuesFilter
+from django_axme.admin.filters import (
+    AgeFilter,
+    ApprovalStatusFilter,
+    AssignedToMeFilter,
+    NonEmptyValuesFilter,
+    assigned_to,
+)
 from django_axme.admin.forms import BulkDecisionForm, DecisionForm
 from django_axme.admin.request import describe, template_names
 from django_axme.models import Approval, ApprovalDecision, ApprovalStatus, DecisionChoice
@@ -51,6 +57,7 @@ class ApprovalAdmin(AuditModelAdmin):
     list_display_links = ("title_display",)
     list_filter = (
         ApprovalStatusFilter,
+        AssignedToMeFilter,
         ("owner_agent", NonEmptyValuesFilter),
         ("intent__intent_type", admin.AllValuesFieldListFilter),
         AgeFilter,
@@ -194,9 +201,13 @@ class ApprovalAdmin(AuditModelAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        counts = Approval.objects.aggregate(
-            pending=Count("pk", filter=Q(status=ApprovalStatus.PENDING)),
+        pending = Q(status=ApprovalStatus.PENDING)
+        mine = assigned_to(request.user)
+        extra = {"mine": Count("pk", filter=pending & mine)} if mine is not None else {}
+        counts = {"mine": 0} | Approval.objects.aggregate(
+            pending=Count("pk", filter=pending),
             sent=Count("pk", filter=Q(status=ApprovalStatus.SENT)),
+            **extra,
         )
         context = {
             "axme_counts": counts,

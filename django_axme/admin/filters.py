@@ -116,3 +116,38 @@ class NonEmptyValuesFilter(admin.AllValuesFieldListFilter):
 
     def has_output(self) -> bool:
         return any(value not in (None, "") for value in self.lookup_choices)
+
+
+def assigned_to(user: Any) -> Q | None:
+    """Approvals whose human task names one of ``user``'s identities among its assignees
+    (``get_adapter().assignee_identities``), or ``None`` when the user has none.
+
+    The assignees are read from the mirrored intent's human task, else the thread's; each
+    identity is matched as a whole JSON string, case-insensitively.
+    """
+    import json
+
+    from django_axme.adapter import get_adapter
+
+    condition = Q()
+    for identity in get_adapter().assignee_identities(user)[:60]:
+        quoted = json.dumps(str(identity)[:383])
+        condition |= Q(intent__human_task__assignees__icontains=quoted)
+        condition |= Q(intent__isnull=True, raw__human_task__assignees__icontains=quoted)
+    return condition or None
+
+
+class AssignedToMeFilter(admin.SimpleListFilter):
+    """ "Assigned to me": approvals whose task's assignees include the current user."""
+
+    title = _("assignment")
+    parameter_name = "assigned"
+
+    def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("me", _("Assigned to me"))]
+
+    def queryset(self, request: Any, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        if self.value() != "me":
+            return queryset
+        condition = assigned_to(request.user)
+        return queryset.filter(condition) if condition is not None else queryset.none()
