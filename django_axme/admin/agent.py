@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 
 from django_axme.admin.badges import short_id
 from django_axme.admin.base import AuditModelAdmin
+from django_axme.admin.filters import NonEmptyValuesFilter
 from django_axme.models import AgentJob, AgentJobState, HandlerRun
 
 RUN_AGAIN_PERMISSION = "run_agent_handler_again"
@@ -73,7 +74,14 @@ class AgentJobAdmin(AuditModelAdmin):
         "received_at",
         "latency_ms",
     )
-    list_filter = ("state", "outcome_status", "waiting_reason", "address")
+    # The intent column links to the intent; the job's own page opens from its type.
+    list_display_links = ("intent_type",)
+    list_filter = (
+        "state",
+        ("outcome_status", NonEmptyValuesFilter),
+        ("waiting_reason", NonEmptyValuesFilter),
+        ("address", NonEmptyValuesFilter),
+    )
     search_fields = ("intent__intent_id", "intent__intent_type", "handler")
     inlines = (HandlerRunInline,)
     actions = ("run_again_selected", "approve_selected", "reject_selected")

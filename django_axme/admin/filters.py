@@ -111,11 +111,16 @@ class ApprovalStatusFilter(admin.SimpleListFilter):
 
 
 class NonEmptyValuesFilter(admin.AllValuesFieldListFilter):
-    """A field's values as a filter, hidden when no row has a value (an always-empty column
-    would only offer "All" and "Empty")."""
+    """A field's non-empty values as a filter, hidden when no row has a value (an
+    always-empty column would only offer "All" and a link without text)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        values = [v for v in self.lookup_choices if v not in (None, "")]
+        self.lookup_choices = values  # type: ignore[assignment]
 
     def has_output(self) -> bool:
-        return any(value not in (None, "") for value in self.lookup_choices)
+        return bool(self.lookup_choices)
 
 
 def assigned_to(user: Any) -> Q | None:

@@ -128,3 +128,58 @@ def test_no_horizontal_overflow(live_server, axme_env, browser_page):  # noqa: F
                 if name == "purchases" and width == 1280 and scheme == "light":
                     save_shot(page, "purchases-list.png")
     assert not problems, "\n".join(problems)
+
+
+AXE_VERSION = "4.14.1"
+
+
+def axe_script() -> str:
+    """axe-core's ``axe.min.js``: ``$AXE_CORE_JS`` or ``node_modules/axe-core/`` at the root
+    (``scripts/test`` and ``.ci/run`` install it from the npm registry)."""
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    path = Path(os.environ.get("AXE_CORE_JS") or root / "node_modules/axe-core/axe.min.js")
+    if not path.is_file():
+        pytest.fail(
+            f"{path} is missing: install axe-core from the npm registry "
+            f"(npm install --no-save --no-package-lock axe-core@{AXE_VERSION})"
+        )
+    return path.read_text(encoding="utf-8")
+
+
+AXE_RUN_JS = """async () => {
+  const result = await axe.run(document, {resultTypes: ["violations"]});
+  return result.violations
+    .filter(v => v.impact === "serious" || v.impact === "critical")
+    .map(v => `${v.impact} ${v.id}: ${v.help} (${v.nodes.length} nodes, e.g. ` +
+              `${v.nodes[0].target.join(" ")}: ` +
+              `${v.nodes[0].failureSummary.split("\\n")[1] || ""})`);
+}"""
+
+
+def test_no_serious_accessibility_violations(live_server, axme_env, browser_page):  # noqa: F811
+    """axe-core, injected into each page, reports no serious or critical violation."""
+    script = axe_script()
+    page = browser_page
+    _user("root", superuser=True)
+    pages = _fill(axme_env)
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "root")
+    page.fill("#id_password", "pw")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#user-tools")
+
+    problems = []
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        for width, height in SIZES:
+            page.set_viewport_size({"width": width, "height": height})
+            for name, path in pages.items():
+                page.goto(live_server.url + path)
+                page.wait_for_selector("#content")
+                page.add_script_tag(content=script)
+                for problem in page.evaluate(AXE_RUN_JS):
+                    problems.append(f"{name} at {width}x{height} ({scheme}): {problem}")
+    assert not problems, "\n".join(problems)
