@@ -18,7 +18,11 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from django_axme.adapter import get_adapter
 from django_axme.admin import decisions, operations
-from django_axme.admin.badges import approval_status_badge, decision_state_badge
+from django_axme.admin.badges import (
+    approval_status_badge,
+    decision_state_badge,
+    event_kind_badge,
+)
 from django_axme.admin.base import AuditModelAdmin
 from django_axme.admin.filters import (
     AgeFilter,
@@ -29,7 +33,14 @@ from django_axme.admin.filters import (
 )
 from django_axme.admin.forms import BulkDecisionForm, DecisionForm
 from django_axme.admin.request import describe, template_names
-from django_axme.models import Approval, ApprovalDecision, ApprovalStatus, DecisionChoice
+from django_axme.models import (
+    Approval,
+    ApprovalDecision,
+    ApprovalStatus,
+    DecisionChoice,
+    IntentEvent,
+)
+from django_axme.signals import NOTABLE_EVENT_TYPES
 
 DECIDE_PERMISSION = "decide_approval"
 
@@ -235,8 +246,18 @@ class ApprovalAdmin(AuditModelAdmin):
             can_decide = self.has_decide_approval_permission(request, obj)
             context.setdefault("decision_form", DecisionForm(approval=obj))
             request_info = describe(obj)
+            notices = (
+                list(
+                    IntentEvent.objects.filter(
+                        intent=obj.intent, event_type__in=NOTABLE_EVENT_TYPES
+                    ).order_by("-seq")[:20]
+                )
+                if obj.intent is not None
+                else []
+            )
             context.update(
                 request_info=request_info,
+                notices=[(n, event_kind_badge(n.event_type)) for n in notices],
                 request_template=select_template(template_names(request_info.intent_type)),
                 payload=obj.intent.payload if obj.intent is not None else {},
                 decision_history=history,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 from django_axme.models import ApprovalStatus, DecisionState, IntentStatus
 
@@ -67,3 +68,23 @@ def short_id(value: object, length: int = 8) -> SafeString | str:
     if len(text) <= length + 1:
         return format_html('<span class="axme-short-id">{}</span>', text)
     return format_html('<span class="axme-short-id" title="{}">{}…</span>', text, text[:length])
+
+
+_NOTABLE_EVENTS = {
+    "intent.reminder": (_("Reminder"), "warning"),
+    "intent.escalated": (_("Escalated"), "error"),
+    "intent.delivery_failed": (_("Delivery failed"), "error"),
+    "intent.human_task_assigned": (_("Task assigned"), "info"),
+}
+
+
+def event_kind_badge(event_type: str) -> SafeString | str:
+    """A badge for an event that changes no status (reminder, escalation, delivery failure,
+    task assigned); ``""`` for any other event type."""
+    known = _NOTABLE_EVENTS.get(event_type)
+    if known is None:
+        return ""
+    label, tone = known
+    return format_html(
+        '<span class="axme-badge axme-badge--{}" data-event="{}">{}</span>', tone, event_type, label
+    )

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from django_axme.admin.badges import decision_state_badge, intent_status_badge
+from django_axme.admin.badges import decision_state_badge, event_kind_badge, intent_status_badge
 from django_axme.models import ApprovalDecision, Intent, IntentEvent
 
 EVENTS_PER_PAGE = 100
@@ -34,6 +34,11 @@ class TimelineEntry:
     summary: str = ""
     raw_json: str = ""
     decision: ApprovalDecision | None = None
+
+    @property
+    def kind_badge(self) -> str:
+        """A badge for a reminder, escalation, delivery failure or task assignment event."""
+        return str(event_kind_badge(self.title)) if self.kind == "event" else ""
 
     @property
     def status_badge(self) -> str:
