@@ -31,8 +31,8 @@ from django_axme.admin.filters import (
     NonEmptyValuesFilter,
     assigned_to,
 )
-from django_axme.admin.forms import BulkDecisionForm, DecisionForm
-from django_axme.admin.request import describe, template_names
+from django_axme.admin.forms import BulkDecisionForm, DecisionForm, DelegateForm, ReplyForm
+from django_axme.admin.request import describe, template_names, thread_timeline
 from django_axme.models import (
     Approval,
     ApprovalDecision,
@@ -43,6 +43,8 @@ from django_axme.models import (
 from django_axme.signals import NOTABLE_EVENT_TYPES
 
 DECIDE_PERMISSION = "decide_approval"
+REPLY_PERMISSION = "reply_approval"
+DELEGATE_PERMISSION = "delegate_approval"
 
 _LEVELS = {
     decisions.Outcome.SENT: messages.SUCCESS,
@@ -57,7 +59,7 @@ _LEVELS = {
 class ApprovalAdmin(AuditModelAdmin):
     """Approvals (inbox threads waiting for a human), read-only except for decisions."""
 
-    operation_permissions = (DECIDE_PERMISSION,)
+    operation_permissions = (DECIDE_PERMISSION, REPLY_PERMISSION, DELEGATE_PERMISSION)
     list_display = (
         "title_display",
         "status_badge",
@@ -137,6 +139,12 @@ class ApprovalAdmin(AuditModelAdmin):
     def has_decide_approval_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._has_model_perm(request, DECIDE_PERMISSION)
 
+    def has_reply_approval_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._has_model_perm(request, REPLY_PERMISSION)
+
+    def has_delegate_approval_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._has_model_perm(request, DELEGATE_PERMISSION)
+
     # -- columns -----------------------------------------------------------------------
 
     @admin.display(description=gettext_lazy("approval"), ordering="title")
@@ -197,6 +205,16 @@ class ApprovalAdmin(AuditModelAdmin):
                 name=f"{prefix}_decide",
             ),
             path(
+                "<path:object_id>/reply/",
+                self.wrap_view(self.reply_view),
+                name=f"{prefix}_reply",
+            ),
+            path(
+                "<path:object_id>/delegate/",
+                self.wrap_view(self.delegate_view),
+                name=f"{prefix}_delegate",
+            ),
+            path(
                 "<path:object_id>/refresh/",
                 self.wrap_view(self.refresh_view),
                 name=f"{prefix}_refresh",
@@ -245,6 +263,8 @@ class ApprovalAdmin(AuditModelAdmin):
             live = next((d for d in history if d.state not in ("failed", "superseded")), None)
             can_decide = self.has_decide_approval_permission(request, obj)
             context.setdefault("decision_form", DecisionForm(approval=obj))
+            context.setdefault("reply_form", ReplyForm())
+            context.setdefault("delegate_form", DelegateForm())
             request_info = describe(obj)
             notices = (
                 list(
@@ -264,6 +284,9 @@ class ApprovalAdmin(AuditModelAdmin):
                 live_decision=live,
                 live_decision_badge=decision_state_badge(live.state) if live else "",
                 can_decide=can_decide,
+                can_reply=obj.is_open and self.has_reply_approval_permission(request, obj),
+                can_delegate=obj.is_open and self.has_delegate_approval_permission(request, obj),
+                thread_timeline=thread_timeline(obj),
                 decidable=obj.status == ApprovalStatus.PENDING and live is None,
                 last_failure=history[0] if history and history[0].state == "failed" else None,
                 can_refresh=self.has_view_permission(request, obj),
@@ -291,6 +314,37 @@ class ApprovalAdmin(AuditModelAdmin):
         messages.add_message(request, _LEVELS[result.outcome], result.message)
         if result.decision is not None:
             self.log_change(request, approval, result.message[:1000])
+        return self.redirect_to(approval)
+
+    def reply_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST only: post a message on the thread (reply, ask for clarification)."""
+        approval = self.get_object_or_404(request, object_id)
+        allowed = approval.is_open and self.has_reply_approval_permission(request, approval)
+        self.require(request, allowed, post_only=True)
+        form = ReplyForm(request.POST)
+        if not form.is_valid():
+            return self.render_change_page(request, object_id, {"reply_form": form})
+        result = operations.reply_to_approval(
+            approval, message=form.cleaned_data["message"], user=request.user
+        )
+        self.report(request, result, approval)
+        return self.redirect_to(approval)
+
+    def delegate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST only: hand the thread to another owner."""
+        approval = self.get_object_or_404(request, object_id)
+        allowed = approval.is_open and self.has_delegate_approval_permission(request, approval)
+        self.require(request, allowed, post_only=True)
+        form = DelegateForm(request.POST)
+        if not form.is_valid():
+            return self.render_change_page(request, object_id, {"delegate_form": form})
+        result = operations.delegate_approval(
+            approval,
+            delegate_to=form.cleaned_data["delegate_to"],
+            note=form.cleaned_data["note"],
+            user=request.user,
+        )
+        self.report(request, result, approval)
         return self.redirect_to(approval)
 
     def refresh_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

@@ -136,6 +136,41 @@ class DecisionForm(forms.Form):
         return task_result_payload(data.get("outcome") or "", data.get("note") or "", values)
 
 
+class ReplyForm(forms.Form):
+    """A message on the approval's thread: a reply, or a request for clarification."""
+
+    message = forms.CharField(
+        label=_("Message"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_("Posted on the inbox thread; the sender sees it. Nothing is decided."),
+    )
+
+    def clean_message(self) -> str:
+        message = self.cleaned_data["message"].strip()
+        if not message:
+            raise forms.ValidationError(_("Write a message."), code="required")
+        return message
+
+
+class DelegateForm(forms.Form):
+    """Hand the approval to another owner (an agent address such as ``agent://org/ws/name``)."""
+
+    delegate_to = forms.CharField(
+        label=_("Delegate to"),
+        min_length=3,
+        max_length=255,
+        widget=forms.TextInput(attrs={"size": 50}),
+        help_text=_("The owner who decides instead (an AXME agent address)."),
+    )
+    note = forms.CharField(
+        label=_("Note"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+    )
+
+
 class BulkDecisionForm(forms.Form):
     """The note of a bulk decision; required when any selected task requires a comment."""
 

@@ -32,11 +32,13 @@ __all__ = [
     "OperationResult",
     "actor_for",
     "cancel_intent",
+    "delegate_approval",
     "inbox_owners",
     "refresh_approval",
     "refresh_inbox",
     "refresh_intent",
     "refresh_intents",
+    "reply_to_approval",
     "resume_intent",
     "retry_intents",
     "start_observing",
@@ -368,3 +370,31 @@ def refresh_inbox() -> OperationResult:
         _("Inbox read for %(owners)s: %(count)s approval(s) mirrored.")
         % {"owners": ", ".join(owners), "count": done.approval_count},
     )
+
+
+def reply_to_approval(
+    approval: Approval, *, message: str, user: AbstractBaseUser | AnonymousUser
+) -> OperationResult:
+    """Post a message on the approval's thread (:func:`django_axme.services.threads.
+    reply_to_thread`); nothing is decided."""
+    from django_axme.services.threads import reply_to_thread
+
+    answer = reply_to_thread(approval, message=message, user=user, client=_client())
+    if not answer.ok:
+        return _remote_error(_("Reply"), answer.error)
+    return OperationResult(True, _("Your message was posted on the thread."))
+
+
+def delegate_approval(
+    approval: Approval, *, delegate_to: str, note: str, user: AbstractBaseUser | AnonymousUser
+) -> OperationResult:
+    """Delegate the approval's thread to another owner
+    (:func:`django_axme.services.threads.delegate_thread`)."""
+    from django_axme.services.threads import delegate_thread
+
+    answer = delegate_thread(
+        approval, delegate_to=delegate_to, note=note, user=user, client=_client()
+    )
+    if not answer.ok:
+        return _remote_error(_("Delegation"), answer.error)
+    return OperationResult(True, _("Delegated to %(owner)s.") % {"owner": delegate_to.strip()})

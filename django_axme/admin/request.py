@@ -126,3 +126,45 @@ def describe(approval: Approval, *, now: datetime | None = None) -> ApprovalRequ
             else _("%(left)s left") % {"left": timeuntil(deadline, now)}
         )
     return info
+
+
+@dataclass(frozen=True)
+class ThreadEntry:
+    """One entry of the inbox thread's timeline (a reply, a delegation, a decision...)."""
+
+    event_type: str
+    actor: str
+    at: datetime | None
+    text: str
+
+
+def thread_timeline(approval: Approval, limit: int = 100) -> list[ThreadEntry]:
+    """The mirrored thread's timeline, oldest first, at most ``limit`` entries (the last)."""
+    entries = approval.timeline if isinstance(approval.timeline, list) else []
+    out = []
+    for item in entries[-limit:]:
+        if not isinstance(item, Mapping):
+            continue
+        details = item.get("details") if isinstance(item.get("details"), Mapping) else {}
+        assert isinstance(details, Mapping)
+        text = next(
+            (
+                str(details[k])[:2000]
+                for k in ("message", "note", "comment", "delegate_to", "title")
+                if isinstance(details.get(k), str) and details[k]
+            ),
+            "",
+        )
+        if details.get("delegate_to") and text != details["delegate_to"]:
+            text = f"{details['delegate_to']}: {text}"
+        at = item.get("at") or item.get("created_at")
+        parsed = parse_datetime(at) if isinstance(at, str) and len(at) <= 40 else None
+        out.append(
+            ThreadEntry(
+                str(item.get("event_type") or item.get("type") or "")[:120],
+                str(item.get("actor") or "")[:255],
+                parsed,
+                text,
+            )
+        )
+    return out

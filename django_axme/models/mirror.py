@@ -268,7 +268,11 @@ class Approval(models.Model):
         verbose_name = _("approval")
         verbose_name_plural = _("approvals")
         ordering = ["created_at", "id"]
-        permissions = [("decide_approval", _("Can approve or reject approvals"))]
+        permissions = [
+            ("decide_approval", _("Can approve or reject approvals")),
+            ("reply_approval", _("Can reply to approvals or ask for clarification")),
+            ("delegate_approval", _("Can delegate approvals to another owner")),
+        ]
 
     def __str__(self) -> str:
         return self.title or self.thread_id
