@@ -62,3 +62,17 @@ def test_the_adapter_maps_assignees(client, settings):
     client.force_login(bob)
     page = client.get(reverse("admin:django_axme_approval_changelist") + "?assigned=me")
     assert [a.pk for a in page.context["cl"].result_list] == [mine.pk]
+
+
+def test_the_app_index_says_how_many_wait_for_me(client):
+    ann = _user("ann", perms=("view_approval",))
+    approval("Mine", ["ann"])
+    approval("Mine too", ["user:ann"])
+    done = approval("Decided", ["ann"])
+    Approval.objects.filter(pk=done.pk).update(status="approved")
+    client.force_login(ann)
+    html = client.get(reverse("admin:app_list", args=["django_axme"])).content.decode()
+    assert "2 approvals wait for you" in html and "?assigned=me" in html
+    client.force_login(_user("bob", perms=("view_approval",)))
+    html = client.get(reverse("admin:app_list", args=["django_axme"])).content.decode()
+    assert 'id="axme-waiting-for-me"' not in html
