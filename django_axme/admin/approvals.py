@@ -32,7 +32,7 @@ from django_axme.admin.filters import (
     assigned_to,
 )
 from django_axme.admin.forms import BulkDecisionForm, DecisionForm, DelegateForm, ReplyForm
-from django_axme.admin.request import describe, template_names, thread_timeline
+from django_axme.admin.request import describe, human_task_of, template_names, thread_timeline
 from django_axme.models import (
     Approval,
     ApprovalDecision,
@@ -387,23 +387,13 @@ class ApprovalAdmin(AuditModelAdmin):
     ) -> HttpResponse | None:
         """Show what will be decided; on the confirming POST decide each row (one writer).
 
-        Rows that are not pending, or whose task asks for an outcome choice (decide those one
-        by one), are listed as skipped and never sent.
+        Rows that are not pending, or whose task asks for an outcome choice, a form or
+        evidence (decide those one by one), are listed as skipped and never sent.
         """
         approvals = list(queryset.select_related("intent").order_by("created_at", "id"))
-        to_decide = [
-            a for a in approvals if a.status == ApprovalStatus.PENDING and not a.allowed_outcomes
-        ]
-        skipped = [
-            (
-                a,
-                _("not pending (%(status)s)") % {"status": a.get_status_display()}
-                if a.status != ApprovalStatus.PENDING
-                else _("asks for an outcome: decide it on its own page"),
-            )
-            for a in approvals
-            if a not in to_decide
-        ]
+        reasons = {a.pk: _skip_reason(a) for a in approvals}
+        to_decide = [a for a in approvals if not reasons[a.pk]]
+        skipped = [(a, reasons[a.pk]) for a in approvals if reasons[a.pk]]
         note_required = any(a.comment_required for a in to_decide)
         if request.POST.get("post") == "yes":
             form = BulkDecisionForm(request.POST, note_required=note_required)
@@ -454,3 +444,15 @@ class ApprovalAdmin(AuditModelAdmin):
             )
         elif not approvals:
             messages.warning(request, _("Nothing to decide among the selected approvals."))
+
+
+def _skip_reason(approval: Approval) -> str:
+    """Why a bulk decision leaves ``approval`` out ("" when it can be decided in bulk)."""
+    if approval.status != ApprovalStatus.PENDING:
+        return _("not pending (%(status)s)") % {"status": approval.get_status_display()}
+    if approval.allowed_outcomes:
+        return _("asks for an outcome: decide it on its own page")
+    task = human_task_of(approval)
+    if task.get("form_schema") or task.get("evidence_required"):
+        return _("asks for a form: answer it on its own page")
+    return ""

@@ -121,3 +121,18 @@ def test_schema_fields_are_bounded_and_typed():
     assert [f.kind for f in weird] == ["json", "json"]
     names = schema_fields({"properties": {"a b": {}, "ok": {}}, "required": ["ok"]})
     assert [f.name for f in names] == ["data__ok", "data_1"]  # required first; odd keys
+
+
+def test_bulk_decisions_skip_form_tasks(client, operator, axme_env):
+    approval = form_task(axme_env, form_schema=SCHEMA)
+    client.force_login(operator)
+    changelist = reverse("admin:django_axme_approval_changelist")
+    page = client.post(
+        changelist, {"action": "approve_selected", "_selected_action": [approval.pk]}
+    )
+    assert "asks for a form: answer it on its own page" in page.content.decode()
+    client.post(
+        changelist,
+        {"action": "approve_selected", "_selected_action": [approval.pk], "post": "yes"},
+    )
+    assert not ApprovalDecision.objects.exists()
