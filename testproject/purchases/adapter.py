@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.utils import formats
+from django.utils.translation import gettext as _
 
 from django_axme.adapter import DefaultAxmeAdapter
 from purchases.conf import purchases_setting
@@ -31,5 +32,5 @@ class PurchasesAdapter(DefaultAxmeAdapter):
         if "amount" in payload:
             parts.append(money(payload["amount"], str(payload.get("currency") or "")[:8]))
         if payload.get("requester"):
-            parts.append(f"requested by {str(payload['requester'])[:60]}")
+            parts.append(_("requested by %(name)s") % {"name": str(payload["requester"])[:60]})
         return ", ".join(parts)

@@ -21,7 +21,7 @@ from tests.admin.test_browser import browser_page, save_shot  # noqa: F401  (fix
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SIZES = [(1280, 800), (1920, 1080)]
-SHOTS = ("approval-list", "intent-list", "approval-page", "agent-jobs")
+SHOTS = ("approval-list", "intent-list")
 
 OVERFLOW_JS = """() => {
   const boxes = [
