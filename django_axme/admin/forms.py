@@ -84,6 +84,8 @@ class DecisionForm(forms.Form):
                 widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
                 help_text=_("Required by this task: a link or a description of the evidence."),
             )
+        # The task's own fields first, then the comment.
+        self.order_fields([*self.data_field_names, "outcome", "note", "decision"])
 
     @property
     def is_form_task(self) -> bool:

@@ -161,3 +161,50 @@ def test_read_the_request_then_approve(live_server, axme_env, browser_page):
     from django_axme.models import ApprovalDecision
 
     assert ApprovalDecision.objects.get(approval=approval).decision == "approve"
+
+
+def test_answer_a_form_task_in_the_browser(live_server, axme_env, browser_page):
+    """A task with a form_schema and outcomes: fill the form, pick an outcome button."""
+    from django_axme.models import ApprovalDecision
+    from tests.admin.test_form_tasks import form_task
+
+    page = browser_page
+    _user("approver", perms=("decide_approval", "view_approval", "view_intent"))
+    schema = {
+        "type": "object",
+        "properties": {
+            "quantity": {"type": "integer", "minimum": 1, "title": "Quantity"},
+            "deliver_on": {"type": "string", "format": "date", "title": "Deliver on"},
+            "reason": {"type": "string", "maxLength": 500},
+        },
+        "required": ["quantity"],
+    }
+    approval = form_task(
+        axme_env,
+        form_schema=schema,
+        allowed_outcomes=["order", "decline"],
+        required_comment=True,
+    )
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/django_axme/approval/")
+    page.fill("#id_username", "approver")
+    page.fill("#id_password", "pw")
+    page.click("input[type=submit]")
+    page.click("text=Order supplies")
+    page.wait_for_selector("#axme-decision-form")
+    save_shot(page, "approval-form-task.png", "#axme-decision")
+    # No comment and no quantity: the form says what is missing and nothing is sent.
+    page.click("button[data-outcome=order]")
+    page.wait_for_selector(".errorlist")
+    assert "This task requires a comment." in page.inner_text("#axme-decision")
+    assert not ApprovalDecision.objects.exists()
+    page.fill("input[name=data__quantity]", "4")
+    page.fill("input[name=data__deliver_on]", "2026-12-22")
+    page.fill("#axme-decision-form textarea[name=note]", "Four boxes, before Christmas.")
+    page.click("button[data-outcome=order]")
+    page.wait_for_selector("#axme-decision .axme-decision-state")
+    decision = ApprovalDecision.objects.get(approval=approval)
+    assert decision.task_result == {
+        "outcome": "order",
+        "comment": "Four boxes, before Christmas.",
+        "data": {"quantity": 4, "deliver_on": "2026-12-22"},
+    }
