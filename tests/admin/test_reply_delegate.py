@@ -60,3 +60,11 @@ def test_ask_for_clarification_then_delegate(client, axme_env, make_approval):
     assert "message.sent" in kinds and "thread.delegated" in kinds
     assert not ApprovalDecision.objects.exists()
     assert Approval.objects.get(pk=approval.pk).status == "pending"
+    # Both are on the intent's timeline too, between its events.
+    client.force_login(_user("auditor", perms=("view_intent",)))
+    intent_page = reverse("admin:django_axme_intent_change", args=[approval.intent.pk])
+    timeline = client.get(intent_page).content.decode().split('id="axme-timeline"')[1]
+    thread_items = timeline.split('data-kind="thread"')[1:]
+    assert len(thread_items) == 2
+    assert "Which supplier is this from?" in thread_items[0]
+    assert "agent://tests/finance-lead: Yours" in thread_items[1]
