@@ -78,34 +78,19 @@ class ApprovalAdmin(AuditModelAdmin):
     search_fields = ("^thread_id", "^remote_intent_id", "^intent__intent_id", "title")
     search_help_text = gettext_lazy("Search by thread id, intent id (prefix) or title.")
     list_select_related = ("intent",)
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Approval]:
-        # The request panel names the Django user who sent the intent: one join, no query.
-        return super().get_queryset(request).select_related("intent", "intent__created_by")
-
     list_per_page = 50
     show_full_result_count = False
     actions = ("approve_selected", "reject_selected")
     change_list_template = "admin/django_axme/approval/change_list.html"
     change_form_template = "admin/django_axme/approval/change_form.html"
+    # What the task asks (title, instructions, outcomes, comment rule) is in the request
+    # panel above the form (django_axme/approval/request.html), not repeated here.
     fieldsets = (
-        (
-            None,
-            {
-                "fields": (
-                    "title",
-                    "status_badge",
-                    "description",
-                    "intent_link",
-                    "task_type",
-                    "allowed_outcomes",
-                    "comment_required",
-                )
-            },
-        ),
+        (None, {"fields": ("status_badge", "intent_link")}),
         (
             gettext_lazy("Inbox thread"),
             {
+                "classes": ("collapse",),
                 "fields": (
                     "thread_id",
                     "thread_status",
@@ -117,7 +102,7 @@ class ApprovalAdmin(AuditModelAdmin):
                     "decided_at",
                     "created_at",
                     "updated_at",
-                )
+                ),
             },
         ),
         (gettext_lazy("Raw data"), {"fields": ("raw_json",)}),
@@ -125,6 +110,10 @@ class ApprovalAdmin(AuditModelAdmin):
     readonly_fields = ("status_badge", "intent_link", "raw_json")
 
     # -- queryset and permissions ------------------------------------------------------
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Approval]:
+        # The request panel names the Django user who sent the intent: one join, no query.
+        return super().get_queryset(request).select_related("intent", "intent__created_by")
 
     def get_ordering(self, request: HttpRequest) -> list[Any]:
         """Pending first (oldest first: they have waited longest), then sent, then the rest."""
