@@ -64,8 +64,8 @@ def _fill(axme_env) -> dict[str, str]:
         direction="inbound",
         to_agent=long_agent,
     )
-    AgentJob.objects.create(intent=inbound, address=long_agent, handler="purchases.handle")
-    WebhookDelivery.objects.create(
+    job = AgentJob.objects.create(intent=inbound, address=long_agent, handler="purchases.handle")
+    delivery = WebhookDelivery.objects.create(
         delivery_id=str(uuid.uuid4()),
         event_id=str(uuid.uuid4()),
         event_type="inbox.thread.updated",
@@ -94,6 +94,9 @@ def _fill(axme_env) -> dict[str, str]:
         "intent-page": f"{base}/intent/{failed.pk}/change/",
         "intent-cancel": f"{base}/intent/{intents[0].pk}/cancel/",
         "intent-controls": f"{base}/intent/{intents[0].pk}/controls/",
+        "intent-resume": f"{base}/intent/{intents[0].pk}/resume/",
+        "agent-job-page": f"{base}/agentjob/{job.pk}/change/",
+        "webhook-delivery-page": f"{base}/webhookdelivery/{delivery.pk}/change/",
         "agent-jobs": f"{base}/agentjob/",
         "webhook-deliveries": f"{base}/webhookdelivery/",
         "app-index": f"{base}/",
