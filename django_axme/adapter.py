@@ -9,6 +9,11 @@
 
         def owner_agent_for(self, user, approval):
             return user.profile.axme_agent or super().owner_agent_for(user, approval)
+
+        def intent_summary(self, intent):
+            if intent.intent_type == "purchase.request.v1":
+                return f"{intent.payload['item']}, {intent.payload['amount']} EUR"
+            return super().intent_summary(intent)
 """
 
 from __future__ import annotations
@@ -19,7 +24,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 if TYPE_CHECKING:  # pragma: no cover
-    from django_axme.models import Approval
+    from django_axme.models import Approval, Intent
+
+#: How many payload values the default one-line summary shows.
+SUMMARY_VALUES = 3
+SUMMARY_MAX_LENGTH = 200
 
 __all__ = ["DefaultAxmeAdapter", "get_adapter"]
 
@@ -37,6 +46,58 @@ class DefaultAxmeAdapter:
         """The AXME identity (owner agent) that decides ``approval`` for ``user``: the
         approval's owner agent (``None`` falls back to ``AXME["DEFAULT_OWNER_AGENT"]``)."""
         return approval.owner_agent or None
+
+    def assignee_identities(self, user: Any) -> list[str]:
+        """The strings a human task's ``assignees`` use for ``user``: an approval is assigned
+        to ``user`` when one of its assignees is one of these (case-insensitive).
+
+        Default: the username, ``user:<username>``, the e-mail address when set, and
+        ``group:<name>`` for each of the user's Django groups (one query). Override to map
+        your own scheme (SSO subjects, AXME agent addresses of people, teams).
+        """
+        if user is None or not getattr(user, "is_authenticated", False):
+            return []
+        name = user.get_username()
+        identities = [name, f"user:{name}"]
+        email = getattr(user, "email", "")
+        if email:
+            identities.append(email)
+        groups = getattr(user, "groups", None)
+        if groups is not None:
+            identities += [f"group:{g}" for g in groups.values_list("name", flat=True)[:50]]
+        return [i for i in identities if i]
+
+    def intent_summary(self, intent: Intent) -> str:
+        """One line saying what ``intent`` asks for, shown next to its type in the intent
+        list, the approval queue and on the approval page (escaped there; keep it short).
+
+        Default: the first few short top-level payload values as ``"Label: value"`` (labels
+        from the keys, numbers and dates formatted), or ``""`` when the payload has none.
+        Runs once per listed row: it must not query the database.
+        """
+        from django_axme.readable import format_value, label_for
+
+        payload = intent.payload if isinstance(intent.payload, dict) else {}
+        parts = []
+        for key, value in payload.items():
+            if isinstance(value, dict | list) or value in (None, ""):
+                continue
+            text = format_value(value)
+            if len(text) > 60:
+                continue
+            parts.append(f"{label_for(key)}: {text}")
+            if len(parts) == SUMMARY_VALUES:
+                break
+        return ", ".join(parts)[:SUMMARY_MAX_LENGTH]
+
+    def approval_summary(self, approval: Approval) -> str:
+        """One line saying what ``approval`` decides, shown under its title in the queue and
+        at the top of its page. Default: :meth:`intent_summary` of its intent (``""`` when
+        the intent is not mirrored). Runs once per listed row: it must not query the
+        database beyond ``approval.intent`` (already joined) and ``intent.created_by``.
+        """
+        intent = approval.intent
+        return self.intent_summary(intent) if intent is not None else ""
 
 
 def get_adapter() -> DefaultAxmeAdapter:

@@ -352,7 +352,8 @@ SETTINGS: tuple[Setting, ...] = (
         "ADAPTER",
         "django_axme.adapter.DefaultAxmeAdapter",
         STR,
-        "Dotted path of the adapter class (actor of admin mutations, deciding identity).",
+        "Dotted path of the adapter class (actor of admin mutations, deciding identity, "
+        "one-line summaries of intents and approvals).",
         _ADMIN,
     ),
     *FEATURE_SETTINGS,

@@ -41,6 +41,13 @@ Intent signals (``sender`` is :class:`django_axme.models.Intent`):
 ``intent_canceled(intent, event)``, ``intent_timed_out(intent, event)``
     The intent reached that terminal status (sent once: terminal is final).
 
+``intent_event_received(intent, event)``
+    An event that does not change the status was stored for the first time: a reminder
+    (``intent.reminder``), an escalation (``intent.escalated``), a delivery failure
+    (``intent.delivery_failed``) or a human task assigned (``intent.human_task_assigned``);
+    ``event.event_type`` says which (:data:`NOTABLE_EVENT_TYPES`). Sent once per event,
+    whatever path brought it, and also for such an event that arrives late.
+
 Approval signals (``sender`` is :class:`django_axme.models.Approval`):
 
 ``approval_requested(approval)``
@@ -66,12 +73,23 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
+#: Event types that change no status but are worth telling a person (and a receiver) about.
+NOTABLE_EVENT_TYPES: frozenset[str] = frozenset(
+    {
+        "intent.reminder",
+        "intent.escalated",
+        "intent.delivery_failed",
+        "intent.human_task_assigned",
+    }
+)
+
 __all__ = [
     "approval_decided",
     "approval_requested",
     "intent_canceled",
     "intent_completed",
     "intent_created",
+    "intent_event_received",
     "intent_failed",
     "intent_received",
     "intent_status_changed",
@@ -89,3 +107,4 @@ intent_timed_out = Signal()
 approval_requested = Signal()
 approval_decided = Signal()
 intent_received = Signal()
+intent_event_received = Signal()

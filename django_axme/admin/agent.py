@@ -20,7 +20,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from django_axme.admin.badges import short_id
 from django_axme.admin.base import AuditModelAdmin
+from django_axme.admin.filters import NonEmptyValuesFilter
 from django_axme.models import AgentJob, AgentJobState, HandlerRun
 
 RUN_AGAIN_PERMISSION = "run_agent_handler_again"
@@ -66,14 +68,20 @@ class AgentJobAdmin(AuditModelAdmin):
         "intent_link",
         "intent_type",
         "address",
-        "state",
-        "waiting_reason",
+        "state_display",
         "attempts",
         "outcome_status",
         "received_at",
         "latency_ms",
     )
-    list_filter = ("state", "outcome_status", "waiting_reason", "address")
+    # The intent column links to the intent; the job's own page opens from its type.
+    list_display_links = ("intent_type",)
+    list_filter = (
+        "state",
+        ("outcome_status", NonEmptyValuesFilter),
+        ("waiting_reason", NonEmptyValuesFilter),
+        ("address", NonEmptyValuesFilter),
+    )
     search_fields = ("intent__intent_id", "intent__intent_type", "handler")
     inlines = (HandlerRunInline,)
     actions = ("run_again_selected", "approve_selected", "reject_selected")
@@ -107,7 +115,20 @@ class AgentJobAdmin(AuditModelAdmin):
     @admin.display(description=gettext_lazy("intent"))
     def intent_link(self, obj: AgentJob) -> str:
         url = reverse("admin:django_axme_intent_change", args=[obj.intent_id])
-        return format_html('<a href="{}">{}</a>', url, obj.intent.intent_id or obj.intent_id)
+        return format_html(
+            '<a href="{}">{}</a>', url, short_id(obj.intent.intent_id or obj.intent_id)
+        )
+
+    @admin.display(description=gettext_lazy("state"), ordering="state")
+    def state_display(self, obj: AgentJob) -> str:
+        """The job's state, with the waiting reason under it when there is one."""
+        if obj.waiting_reason:
+            return format_html(
+                '{}<span class="axme-list-summary">{}</span>',
+                obj.get_state_display(),
+                obj.waiting_reason,
+            )
+        return str(obj.get_state_display())
 
     @admin.display(description=gettext_lazy("intent type"))
     def intent_type(self, obj: AgentJob) -> str:

@@ -9,20 +9,42 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import select_template
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from django_axme.adapter import get_adapter
 from django_axme.admin import decisions, operations
-from django_axme.admin.badges import approval_status_badge, decision_state_badge
+from django_axme.admin.badges import (
+    approval_status_badge,
+    decision_state_badge,
+    event_kind_badge,
+)
 from django_axme.admin.base import AuditModelAdmin
-from django_axme.admin.filters import AgeFilter
-from django_axme.admin.forms import BulkDecisionForm, DecisionForm
-from django_axme.models import Approval, ApprovalDecision, ApprovalStatus, DecisionChoice
+from django_axme.admin.filters import (
+    AgeFilter,
+    ApprovalStatusFilter,
+    AssignedToMeFilter,
+    NonEmptyValuesFilter,
+    assigned_to,
+)
+from django_axme.admin.forms import BulkDecisionForm, DecisionForm, DelegateForm, ReplyForm
+from django_axme.admin.request import describe, human_task_of, template_names, thread_timeline
+from django_axme.models import (
+    Approval,
+    ApprovalDecision,
+    ApprovalStatus,
+    DecisionChoice,
+    IntentEvent,
+)
+from django_axme.signals import NOTABLE_EVENT_TYPES
 
 DECIDE_PERMISSION = "decide_approval"
+REPLY_PERMISSION = "reply_approval"
+DELEGATE_PERMISSION = "delegate_approval"
 
 _LEVELS = {
     decisions.Outcome.SENT: messages.SUCCESS,
@@ -37,19 +59,19 @@ _LEVELS = {
 class ApprovalAdmin(AuditModelAdmin):
     """Approvals (inbox threads waiting for a human), read-only except for decisions."""
 
-    operation_permissions = (DECIDE_PERMISSION,)
+    operation_permissions = (DECIDE_PERMISSION, REPLY_PERMISSION, DELEGATE_PERMISSION)
     list_display = (
         "title_display",
         "status_badge",
         "intent_type",
-        "owner_agent",
         "requested_at",
-        "task_flags",
+        "owner_agent",
     )
     list_display_links = ("title_display",)
     list_filter = (
-        "status",
-        ("owner_agent", admin.AllValuesFieldListFilter),
+        ApprovalStatusFilter,
+        AssignedToMeFilter,
+        ("owner_agent", NonEmptyValuesFilter),
         ("intent__intent_type", admin.AllValuesFieldListFilter),
         AgeFilter,
     )
@@ -61,24 +83,14 @@ class ApprovalAdmin(AuditModelAdmin):
     actions = ("approve_selected", "reject_selected")
     change_list_template = "admin/django_axme/approval/change_list.html"
     change_form_template = "admin/django_axme/approval/change_form.html"
+    # What the task asks (title, instructions, outcomes, comment rule) is in the request
+    # panel above the form (django_axme/approval/request.html), not repeated here.
     fieldsets = (
-        (
-            None,
-            {
-                "fields": (
-                    "title",
-                    "status_badge",
-                    "description",
-                    "intent_link",
-                    "task_type",
-                    "allowed_outcomes",
-                    "comment_required",
-                )
-            },
-        ),
+        (None, {"fields": ("status_badge", "intent_link")}),
         (
             gettext_lazy("Inbox thread"),
             {
+                "classes": ("collapse",),
                 "fields": (
                     "thread_id",
                     "thread_status",
@@ -90,7 +102,7 @@ class ApprovalAdmin(AuditModelAdmin):
                     "decided_at",
                     "created_at",
                     "updated_at",
-                )
+                ),
             },
         ),
         (gettext_lazy("Raw data"), {"fields": ("raw_json",)}),
@@ -98,6 +110,10 @@ class ApprovalAdmin(AuditModelAdmin):
     readonly_fields = ("status_badge", "intent_link", "raw_json")
 
     # -- queryset and permissions ------------------------------------------------------
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Approval]:
+        # The request panel names the Django user who sent the intent: one join, no query.
+        return super().get_queryset(request).select_related("intent", "intent__created_by")
 
     def get_ordering(self, request: HttpRequest) -> list[Any]:
         """Pending first (oldest first: they have waited longest), then sent, then the rest."""
@@ -112,11 +128,31 @@ class ApprovalAdmin(AuditModelAdmin):
     def has_decide_approval_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._has_model_perm(request, DECIDE_PERMISSION)
 
+    def has_reply_approval_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._has_model_perm(request, REPLY_PERMISSION)
+
+    def has_delegate_approval_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._has_model_perm(request, DELEGATE_PERMISSION)
+
     # -- columns -----------------------------------------------------------------------
 
     @admin.display(description=gettext_lazy("approval"), ordering="title")
     def title_display(self, obj: Approval) -> str:
-        return obj.title or obj.thread_id
+        """The title, then the one-line summary of the request and what the task asks."""
+        summary = get_adapter().approval_summary(obj)
+        flags = []
+        if obj.allowed_outcomes:
+            flags.append(_("choose an outcome"))
+        if obj.comment_required:
+            flags.append(_("comment required"))
+        return format_html(
+            '<span class="axme-list-title">{}</span>{}{}',
+            obj.title or _("Approval required"),
+            format_html('<span class="axme-list-summary">{}</span>', summary) if summary else "",
+            format_html('<span class="axme-list-flags">{}</span>', ", ".join(flags))
+            if flags
+            else "",
+        )
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, obj: Approval) -> str:
@@ -124,20 +160,11 @@ class ApprovalAdmin(AuditModelAdmin):
 
     @admin.display(description=gettext_lazy("intent type"), ordering="intent__intent_type")
     def intent_type(self, obj: Approval) -> str:
-        return obj.intent.intent_type if obj.intent else "—"
+        return format_html("<code>{}</code>", obj.intent.intent_type) if obj.intent else "—"
 
     @admin.display(description=gettext_lazy("requested"), ordering="created_at")
     def requested_at(self, obj: Approval) -> Any:
         return obj.remote_created_at or obj.created_at
-
-    @admin.display(description=gettext_lazy("task"))
-    def task_flags(self, obj: Approval) -> str:
-        flags = []
-        if obj.comment_required:
-            flags.append(_("comment required"))
-        if obj.allowed_outcomes:
-            flags.append(_("choose an outcome"))
-        return ", ".join(flags) or "—"
 
     @admin.display(description=gettext_lazy("intent"))
     def intent_link(self, obj: Approval) -> str:
@@ -167,6 +194,16 @@ class ApprovalAdmin(AuditModelAdmin):
                 name=f"{prefix}_decide",
             ),
             path(
+                "<path:object_id>/reply/",
+                self.wrap_view(self.reply_view),
+                name=f"{prefix}_reply",
+            ),
+            path(
+                "<path:object_id>/delegate/",
+                self.wrap_view(self.delegate_view),
+                name=f"{prefix}_delegate",
+            ),
+            path(
                 "<path:object_id>/refresh/",
                 self.wrap_view(self.refresh_view),
                 name=f"{prefix}_refresh",
@@ -182,9 +219,13 @@ class ApprovalAdmin(AuditModelAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        counts = Approval.objects.aggregate(
-            pending=Count("pk", filter=Q(status=ApprovalStatus.PENDING)),
+        pending = Q(status=ApprovalStatus.PENDING)
+        mine = assigned_to(request.user)
+        extra = {"mine": Count("pk", filter=pending & mine)} if mine is not None else {}
+        counts = {"mine": 0} | Approval.objects.aggregate(
+            pending=Count("pk", filter=pending),
             sent=Count("pk", filter=Q(status=ApprovalStatus.SENT)),
+            **extra,
         )
         context = {
             "axme_counts": counts,
@@ -211,11 +252,30 @@ class ApprovalAdmin(AuditModelAdmin):
             live = next((d for d in history if d.state not in ("failed", "superseded")), None)
             can_decide = self.has_decide_approval_permission(request, obj)
             context.setdefault("decision_form", DecisionForm(approval=obj))
+            context.setdefault("reply_form", ReplyForm())
+            context.setdefault("delegate_form", DelegateForm())
+            request_info = describe(obj)
+            notices = (
+                list(
+                    IntentEvent.objects.filter(
+                        intent=obj.intent, event_type__in=NOTABLE_EVENT_TYPES
+                    ).order_by("-seq")[:20]
+                )
+                if obj.intent is not None
+                else []
+            )
             context.update(
+                request_info=request_info,
+                notices=[(n, event_kind_badge(n.event_type)) for n in notices],
+                request_template=select_template(template_names(request_info.intent_type)),
+                payload=obj.intent.payload if obj.intent is not None else {},
                 decision_history=history,
                 live_decision=live,
                 live_decision_badge=decision_state_badge(live.state) if live else "",
                 can_decide=can_decide,
+                can_reply=obj.is_open and self.has_reply_approval_permission(request, obj),
+                can_delegate=obj.is_open and self.has_delegate_approval_permission(request, obj),
+                thread_timeline=thread_timeline(obj),
                 decidable=obj.status == ApprovalStatus.PENDING and live is None,
                 last_failure=history[0] if history and history[0].state == "failed" else None,
                 can_refresh=self.has_view_permission(request, obj),
@@ -223,7 +283,8 @@ class ApprovalAdmin(AuditModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context=context)
 
     def decide_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """POST only: record and send one decision (approve/reject), then redirect back."""
+        """POST only: record and send one decision (approve/reject, an outcome, or the task's
+        form as its result), then redirect back."""
         approval = self.get_object_or_404(request, object_id)
         self.require(
             request, self.has_decide_approval_permission(request, approval), post_only=True
@@ -237,10 +298,42 @@ class ApprovalAdmin(AuditModelAdmin):
             decision=form.cleaned_data["decision"],
             note=form.cleaned_data["note"],
             outcome=form.cleaned_data.get("outcome") or "",
+            task_result=form.task_result(),
         )
         messages.add_message(request, _LEVELS[result.outcome], result.message)
         if result.decision is not None:
             self.log_change(request, approval, result.message[:1000])
+        return self.redirect_to(approval)
+
+    def reply_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST only: post a message on the thread (reply, ask for clarification)."""
+        approval = self.get_object_or_404(request, object_id)
+        allowed = approval.is_open and self.has_reply_approval_permission(request, approval)
+        self.require(request, allowed, post_only=True)
+        form = ReplyForm(request.POST)
+        if not form.is_valid():
+            return self.render_change_page(request, object_id, {"reply_form": form})
+        result = operations.reply_to_approval(
+            approval, message=form.cleaned_data["message"], user=request.user
+        )
+        self.report(request, result, approval)
+        return self.redirect_to(approval)
+
+    def delegate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST only: hand the thread to another owner."""
+        approval = self.get_object_or_404(request, object_id)
+        allowed = approval.is_open and self.has_delegate_approval_permission(request, approval)
+        self.require(request, allowed, post_only=True)
+        form = DelegateForm(request.POST)
+        if not form.is_valid():
+            return self.render_change_page(request, object_id, {"delegate_form": form})
+        result = operations.delegate_approval(
+            approval,
+            delegate_to=form.cleaned_data["delegate_to"],
+            note=form.cleaned_data["note"],
+            user=request.user,
+        )
+        self.report(request, result, approval)
         return self.redirect_to(approval)
 
     def refresh_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -283,23 +376,13 @@ class ApprovalAdmin(AuditModelAdmin):
     ) -> HttpResponse | None:
         """Show what will be decided; on the confirming POST decide each row (one writer).
 
-        Rows that are not pending, or whose task asks for an outcome choice (decide those one
-        by one), are listed as skipped and never sent.
+        Rows that are not pending, or whose task asks for an outcome choice, a form or
+        evidence (decide those one by one), are listed as skipped and never sent.
         """
         approvals = list(queryset.select_related("intent").order_by("created_at", "id"))
-        to_decide = [
-            a for a in approvals if a.status == ApprovalStatus.PENDING and not a.allowed_outcomes
-        ]
-        skipped = [
-            (
-                a,
-                _("not pending (%(status)s)") % {"status": a.get_status_display()}
-                if a.status != ApprovalStatus.PENDING
-                else _("asks for an outcome: decide it on its own page"),
-            )
-            for a in approvals
-            if a not in to_decide
-        ]
+        reasons = {a.pk: _skip_reason(a) for a in approvals}
+        to_decide = [a for a in approvals if not reasons[a.pk]]
+        skipped = [(a, reasons[a.pk]) for a in approvals if reasons[a.pk]]
         note_required = any(a.comment_required for a in to_decide)
         if request.POST.get("post") == "yes":
             form = BulkDecisionForm(request.POST, note_required=note_required)
@@ -342,11 +425,23 @@ class ApprovalAdmin(AuditModelAdmin):
             messages.success(
                 request,
                 ngettext(
-                    "%(count)d decision sent, waiting for confirmation from AXME.",
-                    "%(count)d decisions sent, waiting for confirmation from AXME.",
+                    "%(count)d decision sent to AXME.",
+                    "%(count)d decisions sent to AXME.",
                     sent,
                 )
                 % {"count": sent},
             )
         elif not approvals:
             messages.warning(request, _("Nothing to decide among the selected approvals."))
+
+
+def _skip_reason(approval: Approval) -> str:
+    """Why a bulk decision leaves ``approval`` out ("" when it can be decided in bulk)."""
+    if approval.status != ApprovalStatus.PENDING:
+        return _("not pending (%(status)s)") % {"status": approval.get_status_display()}
+    if approval.allowed_outcomes:
+        return _("asks for an outcome: decide it on its own page")
+    task = human_task_of(approval)
+    if task.get("form_schema") or task.get("evidence_required"):
+        return _("asks for a form: answer it on its own page")
+    return ""

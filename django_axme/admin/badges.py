@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 from django_axme.models import ApprovalStatus, DecisionState, IntentStatus
 
@@ -56,3 +57,34 @@ def approval_status_badge(status: str) -> SafeString:
 def decision_state_badge(state: str) -> SafeString:
     label = DecisionState(state).label if state in DecisionState.values else state
     return badge(label, _DECISION_TONES.get(state, "neutral"), state)  # type: ignore[call-overload]
+
+
+def short_id(value: object, length: int = 8) -> SafeString | str:
+    """An id cut to ``length`` characters with the full id on hover (``title``); ids that are
+    already short are shown whole. Escaped."""
+    text = str(value or "")
+    if not text:
+        return "—"
+    if len(text) <= length + 1:
+        return format_html('<span class="axme-short-id">{}</span>', text)
+    return format_html('<span class="axme-short-id" title="{}">{}…</span>', text, text[:length])
+
+
+_NOTABLE_EVENTS = {
+    "intent.reminder": (_("Reminder"), "warning"),
+    "intent.escalated": (_("Escalated"), "error"),
+    "intent.delivery_failed": (_("Delivery failed"), "error"),
+    "intent.human_task_assigned": (_("Task assigned"), "info"),
+}
+
+
+def event_kind_badge(event_type: str) -> SafeString | str:
+    """A badge for an event that changes no status (reminder, escalation, delivery failure,
+    task assigned); ``""`` for any other event type."""
+    known = _NOTABLE_EVENTS.get(event_type)
+    if known is None:
+        return ""
+    label, tone = known
+    return format_html(
+        '<span class="axme-badge axme-badge--{}" data-event="{}">{}</span>', tone, event_type, label
+    )

@@ -25,13 +25,21 @@ def _outcome_choices(outcomes: Sequence[Any]) -> list[tuple[str, Any]]:
 
 
 class DecisionForm(forms.Form):
-    """Approve or reject one approval: the submit button gives ``decision``.
+    """Decide one approval: approve/reject, one of the task's outcomes, or the task's form.
 
-    ``note`` is required when the human task requires a comment; ``outcome`` is offered (and
-    required) only when the human task lists allowed outcomes.
+    - ``note`` is required when the human task requires a comment.
+    - When the task lists allowed outcomes, each is a button (``outcome``); the decision
+      follows from it (:func:`~django_axme.services.decisions.decision_for_outcome`) unless
+      ``decision`` is posted too.
+    - When the task carries a ``form_schema`` (or requires evidence), its fields are added
+      (:mod:`django_axme.admin.task_form`) and validated; :meth:`task_result` is then the
+      ``task_result`` to send through the resume call. Rejecting a task that has no outcomes
+      needs none of its fields.
     """
 
-    decision = forms.ChoiceField(label=_("Decision"), choices=DecisionChoice.choices)
+    decision = forms.ChoiceField(
+        label=_("Decision"), choices=DecisionChoice.choices, required=False
+    )
     outcome = forms.ChoiceField(label=_("Outcome"), required=False)
     note = forms.CharField(
         label=_("Note"),
@@ -42,26 +50,127 @@ class DecisionForm(forms.Form):
     )
 
     def __init__(self, *args: Any, approval: Approval, **kwargs: Any) -> None:
+        from django_axme.admin.request import human_task_of
+        from django_axme.admin.task_form import schema_fields
+
         super().__init__(*args, **kwargs)
         self.approval = approval
         if approval.comment_required:
             self.fields["note"].required = True
             self.fields["note"].help_text = _("This task requires a comment.")
+            self.fields["note"].error_messages["required"] = _("This task requires a comment.")
         outcomes = approval.allowed_outcomes if isinstance(approval.allowed_outcomes, list) else []
         choices = _outcome_choices(outcomes)
-        if len(choices) > 1:
+        self.outcome_choices = [value for value, _label in choices[1:]]
+        if self.outcome_choices:
             outcome_field = self.fields["outcome"]
             assert isinstance(outcome_field, forms.ChoiceField)
             outcome_field.choices = choices
-            outcome_field.required = True
         else:
             del self.fields["outcome"]
+        task = human_task_of(approval)
+        self.schema_fields = schema_fields(task.get("form_schema"))
+        rejecting = self.data.get("decision") == DecisionChoice.REJECT and not self.outcome_choices
+        for spec in self.schema_fields:
+            if rejecting:
+                spec.field.required = False
+            self.fields[spec.name] = spec.field
+        self.evidence_required = bool(task.get("evidence_required"))
+        if self.evidence_required and "evidence" not in {f.key for f in self.schema_fields}:
+            self.fields["evidence"] = forms.CharField(
+                label=_("Evidence"),
+                required=not rejecting,
+                max_length=NOTE_MAX_LENGTH,
+                widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+                help_text=_("Required by this task: a link or a description of the evidence."),
+            )
+        # The task's own fields first, then the comment.
+        self.order_fields([*self.data_field_names, "outcome", "note", "decision"])
+
+    @property
+    def is_form_task(self) -> bool:
+        """The decision is sent as a task result (the task has a form or wants evidence)."""
+        return bool(self.schema_fields) or self.evidence_required
+
+    @property
+    def data_field_names(self) -> list[str]:
+        names = [spec.name for spec in self.schema_fields]
+        return names + (["evidence"] if "evidence" in self.fields else [])
 
     def clean_note(self) -> str:
         note = self.cleaned_data.get("note", "").strip()
         if self.approval.comment_required and not note:
             raise forms.ValidationError(_("This task requires a comment."), code="required")
         return note
+
+    def clean(self) -> dict[str, Any]:
+        from django_axme.services.decisions import decision_for_outcome
+
+        cleaned = super().clean() or {}
+        outcome = cleaned.get("outcome") or ""
+        if self.outcome_choices and not outcome:
+            self.add_error("outcome", _("Choose one of the task's outcomes."))
+        if not cleaned.get("decision"):
+            if outcome:
+                cleaned["decision"] = decision_for_outcome(outcome)
+            elif not self.outcome_choices:
+                raise forms.ValidationError(_("Choose a decision."), code="required")
+        return cleaned
+
+    def task_result(self) -> dict[str, Any] | None:
+        """The ``task_result`` of a form task (``None`` for a plain approve/reject, and for a
+        rejection of a form task without outcomes, which goes through the inbox)."""
+        from django_axme.admin.task_form import to_json
+        from django_axme.services.decisions import task_result_payload
+
+        data = self.cleaned_data
+        if not self.is_form_task:
+            return None
+        if data.get("decision") == DecisionChoice.REJECT and not self.outcome_choices:
+            return None
+        values: dict[str, Any] = {}
+        for spec in self.schema_fields:
+            value = to_json(spec.kind, data.get(spec.name))
+            if value is not None or spec.kind == "boolean":
+                values[spec.key] = bool(value) if spec.kind == "boolean" else value
+        if "evidence" in self.fields and data.get("evidence"):
+            values["evidence"] = data["evidence"]
+        return task_result_payload(data.get("outcome") or "", data.get("note") or "", values)
+
+
+class ReplyForm(forms.Form):
+    """A message on the approval's thread: a reply, or a request for clarification."""
+
+    message = forms.CharField(
+        label=_("Message"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_("Posted on the inbox thread; the sender sees it. Nothing is decided."),
+    )
+
+    def clean_message(self) -> str:
+        message = self.cleaned_data["message"].strip()
+        if not message:
+            raise forms.ValidationError(_("Write a message."), code="required")
+        return message
+
+
+class DelegateForm(forms.Form):
+    """Hand the approval to another owner (an agent address such as ``agent://org/ws/name``)."""
+
+    delegate_to = forms.CharField(
+        label=_("Delegate to"),
+        min_length=3,
+        max_length=255,
+        widget=forms.TextInput(attrs={"size": 50}),
+        help_text=_("The owner who decides instead (an AXME agent address)."),
+    )
+    note = forms.CharField(
+        label=_("Note"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+    )
 
 
 class BulkDecisionForm(forms.Form):

@@ -16,16 +16,18 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from django_axme.adapter import get_adapter
 from django_axme.admin import operations
-from django_axme.admin.badges import intent_status_badge
+from django_axme.admin.badges import intent_status_badge, short_id
 from django_axme.admin.base import AuditModelAdmin
-from django_axme.admin.filters import OpenClosedFilter
+from django_axme.admin.filters import NonEmptyValuesFilter, OpenClosedFilter
 from django_axme.admin.forms import CancelForm, ControlsForm, ResumeForm
 from django_axme.admin.timeline import build_timeline
 from django_axme.models import Approval, Intent, IntentStatus
 
 CANCEL_PERMISSION = "cancel_intent"
 CONTROLS_PERMISSION = "change_intent_controls"
+RETRY_PERMISSION = "retry_intent"
 
 
 def _json_block(summary: str, data: Any) -> str:
@@ -39,24 +41,22 @@ def _json_block(summary: str, data: Any) -> str:
 class IntentAdmin(AuditModelAdmin):
     """Intents for audit: read-only, with refresh, observe, cancel, resume and controls."""
 
-    operation_permissions = (CANCEL_PERMISSION, CONTROLS_PERMISSION)
+    operation_permissions = (CANCEL_PERMISSION, CONTROLS_PERMISSION, RETRY_PERMISSION)
     list_display = (
         "intent_display",
-        "intent_type",
+        "label_display",
         "status_badge",
-        "waiting_reason",
-        "owner_agent",
         "to_agent",
         "created_at",
         "last_heard_at",
     )
-    list_display_links = ("intent_display",)
+    list_display_links = ("intent_display", "label_display")
     list_filter = (
         "status",
         OpenClosedFilter,
         "waiting_reason",
         ("intent_type", admin.AllValuesFieldListFilter),
-        ("owner_agent", admin.AllValuesFieldListFilter),
+        ("owner_agent", NonEmptyValuesFilter),
         "send_state",
     )
     search_fields = ("^intent_id", "^correlation_id")
@@ -64,7 +64,7 @@ class IntentAdmin(AuditModelAdmin):
     date_hierarchy = "created_at"
     list_per_page = 50
     show_full_result_count = False
-    actions = ("refresh_selected", "observe_selected")
+    actions = ("refresh_selected", "observe_selected", "retry_selected")
     change_form_template = "admin/django_axme/intent/change_form.html"
     fieldsets = (
         (
@@ -143,14 +143,37 @@ class IntentAdmin(AuditModelAdmin):
     def has_change_intent_controls_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._has_model_perm(request, CONTROLS_PERMISSION)
 
+    def has_retry_intent_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._has_model_perm(request, RETRY_PERMISSION)
+
     # -- columns and fields -------------------------------------------------------------
 
     @admin.display(description=gettext_lazy("intent"), ordering="intent_id")
     def intent_display(self, obj: Intent) -> str:
-        return obj.intent_id or _("(outbox #%(pk)s)") % {"pk": obj.pk}
+        """The first 8 characters of the id; the full id on hover (and in search by prefix)."""
+        if not obj.intent_id:
+            return _("(outbox #%(pk)s)") % {"pk": obj.pk}
+        return short_id(obj.intent_id)
+
+    @admin.display(description=gettext_lazy("what"), ordering="intent_type")
+    def label_display(self, obj: Intent) -> str:
+        """The intent type and the adapter's one-line summary of the payload."""
+        summary = get_adapter().intent_summary(obj)
+        return format_html(
+            "<code>{}</code>{}",
+            obj.intent_type,
+            format_html('<span class="axme-list-summary">{}</span>', summary) if summary else "",
+        )
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_badge(self, obj: Intent) -> str:
+        if obj.waiting_reason:
+            reason = obj.get_waiting_reason_display()
+            return format_html(
+                '{}<span class="axme-list-summary">{}</span>',
+                intent_status_badge(obj.status),
+                reason,
+            )
         return intent_status_badge(obj.status)
 
     @admin.display(description=gettext_lazy("last error"))
@@ -191,6 +214,7 @@ class IntentAdmin(AuditModelAdmin):
             "cancel": self.cancel_view,
             "resume": self.resume_view,
             "controls": self.controls_view,
+            "retry": self.retry_view,
         }
         return [
             *(
@@ -218,6 +242,7 @@ class IntentAdmin(AuditModelAdmin):
                 timeline=build_timeline(obj, request.GET.get("timeline_page")),
                 current_status_badge=intent_status_badge(obj.status),
                 approvals=list(Approval.objects.filter(intent=obj).order_by("created_at", "id")),
+                attempts=list(Intent.objects.filter(retry_of=obj).order_by("attempt", "id")),
                 **self._operation_flags(request, obj),
             )
         return super().change_view(request, object_id, form_url, extra_context=context)
@@ -236,6 +261,9 @@ class IntentAdmin(AuditModelAdmin):
             ),
             "can_change_controls": is_open
             and self.has_change_intent_controls_permission(request, obj),
+            "can_retry": sent
+            and obj.status in (IntentStatus.FAILED, IntentStatus.TIMED_OUT)
+            and self.has_retry_intent_permission(request, obj),
         }
 
     def _form_page(
@@ -284,6 +312,14 @@ class IntentAdmin(AuditModelAdmin):
         intent = self.get_object_or_404(request, object_id)
         self.require(request, self.has_view_permission(request, intent), post_only=True)
         self.report(request, operations.start_observing([intent]))
+        return self.redirect_to(intent)
+
+    def retry_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST only: create the next attempt of this failed or timed-out intent and send it."""
+        intent = self._remote_intent(request, object_id)
+        self.require(request, self.has_retry_intent_permission(request, intent), post_only=True)
+        result = operations.retry_intents([intent])
+        self.report(request, result, intent)
         return self.redirect_to(intent)
 
     def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -386,6 +422,13 @@ class IntentAdmin(AuditModelAdmin):
     )
     def refresh_selected(self, request: HttpRequest, queryset: QuerySet[Intent]) -> None:
         self.report(request, operations.refresh_intents(queryset[:100]))
+
+    @admin.action(
+        description=gettext_lazy("Retry selected failed or timed-out intents"),
+        permissions=[RETRY_PERMISSION],
+    )
+    def retry_selected(self, request: HttpRequest, queryset: QuerySet[Intent]) -> None:
+        self.report(request, operations.retry_intents(queryset[:100]))
 
     @admin.action(
         description=gettext_lazy("Start observing selected intents"), permissions=["view"]

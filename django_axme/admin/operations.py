@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from django_axme.models import Approval, Intent
 from django_axme.services import results
@@ -31,12 +32,15 @@ __all__ = [
     "OperationResult",
     "actor_for",
     "cancel_intent",
+    "delegate_approval",
     "inbox_owners",
     "refresh_approval",
     "refresh_inbox",
     "refresh_intent",
     "refresh_intents",
+    "reply_to_approval",
     "resume_intent",
+    "retry_intents",
     "start_observing",
     "update_controls",
 ]
@@ -139,6 +143,64 @@ def start_observing(intents: Iterable[Intent]) -> OperationResult:
             messages.WARNING,
         )
     return OperationResult(True, _("Observer queued for %(count)s intent(s).") % {"count": queued})
+
+
+def retry_intents(intents: Iterable[Intent]) -> OperationResult:
+    """Create the next attempt of each FAILED or TIMED_OUT intent and queue its send.
+
+    The attempt is the ``retry_intent`` path's (:func:`django_axme.services.sending.
+    create_retry_attempt`): an outbox row with ``attempt + 1``, ``retry_of`` the original,
+    the same correlation id and its own key, created once per original (retrying twice
+    returns the same attempt). Its send is queued like any outbox row; if the broker is down
+    the row stays in the outbox and the reconcile sweep sends it. Other intents are skipped.
+    """
+    from django_axme.models import IntentStatus, SendState
+    from django_axme.outbox import enqueue_send
+    from django_axme.services.sending import create_retry_attempt
+
+    retryable = (IntentStatus.FAILED, IntentStatus.TIMED_OUT)
+    attempts: list[Intent] = []
+    skipped = failed = 0
+    for intent in intents:
+        if not intent.intent_id or intent.status not in retryable:
+            skipped += 1
+            continue
+        attempt = create_retry_attempt(intent.intent_id)
+        if attempt is None:
+            failed += 1
+            continue
+        if attempt.send_state == SendState.PENDING:
+            try:
+                enqueue_send(attempt.pk)
+            except Exception:
+                logger.exception("retry of %s: could not queue the send now", intent.intent_id)
+        attempts.append(attempt)
+    if not attempts:
+        return OperationResult(
+            False,
+            _("Nothing was retried: only failed or timed-out intents can be retried.")
+            if not failed
+            else _("The retry could not be created; the intent's last error says why."),
+            messages.WARNING if not failed else messages.ERROR,
+        )
+    if len(attempts) == 1 and not skipped and not failed:
+        attempt = attempts[0]
+        return OperationResult(
+            True,
+            _("Retry created: attempt %(attempt)s (outbox #%(pk)s), sent to AXME shortly.")
+            % {"attempt": attempt.attempt, "pk": attempt.pk},
+            data={"attempts": [attempt.pk]},
+        )
+    return OperationResult(
+        True,
+        ngettext(
+            "%(count)s retry created; %(skipped)s skipped (not failed or timed out).",
+            "%(count)s retries created; %(skipped)s skipped (not failed or timed out).",
+            len(attempts),
+        )
+        % {"count": len(attempts), "skipped": skipped + failed},
+        data={"attempts": [a.pk for a in attempts]},
+    )
 
 
 def cancel_intent(
@@ -308,3 +370,31 @@ def refresh_inbox() -> OperationResult:
         _("Inbox read for %(owners)s: %(count)s approval(s) mirrored.")
         % {"owners": ", ".join(owners), "count": done.approval_count},
     )
+
+
+def reply_to_approval(
+    approval: Approval, *, message: str, user: AbstractBaseUser | AnonymousUser
+) -> OperationResult:
+    """Post a message on the approval's thread (:func:`django_axme.services.threads.
+    reply_to_thread`); nothing is decided."""
+    from django_axme.services.threads import reply_to_thread
+
+    answer = reply_to_thread(approval, message=message, user=user, client=_client())
+    if not answer.ok:
+        return _remote_error(_("Reply"), answer.error)
+    return OperationResult(True, _("Your message was posted on the thread."))
+
+
+def delegate_approval(
+    approval: Approval, *, delegate_to: str, note: str, user: AbstractBaseUser | AnonymousUser
+) -> OperationResult:
+    """Delegate the approval's thread to another owner
+    (:func:`django_axme.services.threads.delegate_thread`)."""
+    from django_axme.services.threads import delegate_thread
+
+    answer = delegate_thread(
+        approval, delegate_to=delegate_to, note=note, user=user, client=_client()
+    )
+    if not answer.ok:
+        return _remote_error(_("Delegation"), answer.error)
+    return OperationResult(True, _("Delegated to %(owner)s.") % {"owner": delegate_to.strip()})

@@ -10,20 +10,21 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from django_axme.admin.badges import decision_state_badge, intent_status_badge
-from django_axme.models import ApprovalDecision, Intent, IntentEvent
+from django_axme.admin.badges import decision_state_badge, event_kind_badge, intent_status_badge
+from django_axme.models import Approval, ApprovalDecision, Intent, IntentEvent
 
 EVENTS_PER_PAGE = 100
 
 
 @dataclass(frozen=True)
 class TimelineEntry:
-    """One row of the timeline; ``kind`` is ``"event"`` or ``"decision"``."""
+    """One row of the timeline; ``kind`` is ``"event"``, ``"decision"`` or ``"thread"`` (a
+    reply or delegation on an approval's inbox thread)."""
 
     kind: str
     at: datetime | None
@@ -34,6 +35,11 @@ class TimelineEntry:
     summary: str = ""
     raw_json: str = ""
     decision: ApprovalDecision | None = None
+
+    @property
+    def kind_badge(self) -> str:
+        """A badge for a reminder, escalation, delivery failure or task assignment event."""
+        return str(event_kind_badge(self.title)) if self.kind == "event" else ""
 
     @property
     def status_badge(self) -> str:
@@ -100,8 +106,12 @@ def _decision_entry(decision: ApprovalDecision) -> TimelineEntry:
         kind="decision",
         at=decision.created_at,
         title=str(
-            _("%(decision)s by %(user)s (in this admin)")
-            % {"decision": decision.get_decision_display(), "user": who}
+            (
+                _("Approved by %(user)s (in this admin)")
+                if decision.decision == "approve"
+                else _("Rejected by %(user)s (in this admin)")
+            )
+            % {"user": who}
         ),
         status=decision.state,
         actor=str(who),
@@ -109,6 +119,32 @@ def _decision_entry(decision: ApprovalDecision) -> TimelineEntry:
         raw_json=_pretty(decision.remote_response) if decision.remote_response else "",
         decision=decision,
     )
+
+
+#: Entries of an approval's inbox thread that record what a person did there (not otherwise
+#: among the intent's events): a message (reply, clarification) and a delegation.
+THREAD_ACTIONS = frozenset({"message.sent", "thread.delegated"})
+
+
+def _thread_entries(intent: Intent) -> list[TimelineEntry]:
+    """Replies and delegations on the intent's approval threads (one query, at most 100 per
+    thread, from the mirrored thread timelines)."""
+    from django_axme.admin.request import thread_timeline
+
+    entries = []
+    for approval in Approval.objects.filter(intent=intent).only("pk", "timeline")[:20]:
+        for item in thread_timeline(approval):
+            if item.event_type in THREAD_ACTIONS:
+                entries.append(
+                    TimelineEntry(
+                        kind="thread",
+                        at=item.at,
+                        title=item.event_type,
+                        actor=item.actor,
+                        summary=item.text,
+                    )
+                )
+    return entries
 
 
 def _merge(events: list[TimelineEntry], decisions: list[TimelineEntry]) -> list[TimelineEntry]:
@@ -160,8 +196,16 @@ def build_timeline(
         if (lower is None or d.created_at > lower) and (upper is None or d.created_at <= upper)
     ]
 
+    local = [_decision_entry(d) for d in decisions] + [
+        entry
+        for entry in _thread_entries(intent)
+        if entry.at is not None
+        and (lower is None or entry.at > lower)
+        and (upper is None or entry.at <= upper)
+    ]
+    local.sort(key=lambda entry: entry.at or datetime.max.replace(tzinfo=timezone.utc))
     return TimelinePage(
-        entries=_merge([_event_entry(e) for e in events], [_decision_entry(d) for d in decisions]),
+        entries=_merge([_event_entry(e) for e in events], local),
         number=number,
         num_pages=num_pages,
         total_events=total,

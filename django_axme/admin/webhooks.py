@@ -13,9 +13,11 @@ from collections import Counter
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from django_axme.admin.badges import short_id
 from django_axme.admin.base import AuditModelAdmin
 from django_axme.exceptions import AxmeError
 from django_axme.models import WebhookDelivery
@@ -37,8 +39,7 @@ class WebhookDeliveryAdmin(AuditModelAdmin):
         "event_type",
         "outcome",
         "verified",
-        "intent_id",
-        "thread_id",
+        "ids_display",
         "attempts",
         "processed_at",
     )
@@ -48,6 +49,13 @@ class WebhookDeliveryAdmin(AuditModelAdmin):
     readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
     actions = ("reprocess_selected", "replay_selected")
     list_per_page = 100
+
+    @admin.display(description=gettext_lazy("intent / thread"), ordering="intent_id")
+    def ids_display(self, obj: WebhookDelivery) -> str:
+        """Short ids (full on hover); the thread only when it is not the intent's own."""
+        if obj.thread_id and obj.thread_id != obj.intent_id:
+            return format_html("{} / {}", short_id(obj.intent_id), short_id(obj.thread_id))
+        return short_id(obj.intent_id or obj.thread_id)
 
     def has_reprocess_permission(self, request: HttpRequest) -> bool:
         return self._has_model_perm(request, "reprocess_webhookdelivery")

@@ -170,6 +170,7 @@ class Intent(models.Model):
         permissions = [
             ("cancel_intent", _("Can cancel intents")),
             ("change_intent_controls", _("Can change intent controls")),
+            ("retry_intent", _("Can retry failed or timed-out intents")),
         ]
 
     def __str__(self) -> str:
@@ -267,7 +268,11 @@ class Approval(models.Model):
         verbose_name = _("approval")
         verbose_name_plural = _("approvals")
         ordering = ["created_at", "id"]
-        permissions = [("decide_approval", _("Can approve or reject approvals"))]
+        permissions = [
+            ("decide_approval", _("Can approve or reject approvals")),
+            ("reply_approval", _("Can reply to approvals or ask for clarification")),
+            ("delegate_approval", _("Can delegate approvals to another owner")),
+        ]
 
     def __str__(self) -> str:
         return self.title or self.thread_id
@@ -311,6 +316,15 @@ class ApprovalDecision(models.Model):
     decision = models.CharField(_("decision"), max_length=16, choices=DecisionChoice.choices)
     outcome = models.CharField(_("outcome"), max_length=64, blank=True)
     note = models.TextField(_("note"), blank=True)
+    task_result = models.JSONField(
+        _("task result"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Sent as the human task's result (resume with task_result) instead of an inbox "
+            "approve/reject: the outcome, comment and the data of the task's form."
+        ),
+    )
     idempotency_key = models.CharField(_("idempotency key"), max_length=128, unique=True)
     state = models.CharField(
         _("state"),

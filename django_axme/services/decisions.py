@@ -75,6 +75,31 @@ def decision_payload(note: str, outcome: str) -> dict[str, Any]:
     return payload
 
 
+#: Outcomes that count as a rejection when a task's result is sent (the decision's label).
+REJECTING_OUTCOMES = frozenset({"reject", "rejected", "deny", "denied", "decline", "declined"})
+
+
+def task_result_payload(outcome: str, comment: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The ``task_result`` object of a human task's resume: only the parts that are set."""
+    result: dict[str, Any] = {}
+    if outcome:
+        result["outcome"] = outcome
+    if comment:
+        result["comment"] = comment
+    if data:
+        result["data"] = data
+    return result
+
+
+def decision_for_outcome(outcome: str) -> str:
+    """``"reject"`` for a rejecting outcome (:data:`REJECTING_OUTCOMES`), else ``"approve"``."""
+    return (
+        DecisionChoice.REJECT
+        if outcome.strip().lower() in REJECTING_OUTCOMES
+        else DecisionChoice.APPROVE
+    )
+
+
 def decide(
     approval: Approval,
     *,
@@ -82,6 +107,7 @@ def decide(
     decision: str,
     note: str = "",
     outcome: str = "",
+    task_result: dict[str, Any] | None = None,
     client: Any | None = None,
 ) -> DecisionResult:
     """Record and send one decision on ``approval``; never raises for expected failures.
@@ -91,6 +117,10 @@ def decide(
     transaction, with the row's idempotency key; every outcome is recorded on the row
     (:func:`send_decision`), so no error leaves a decision ``recorded`` and the approval
     blocked; a decision a crash left ``recorded`` is resent by the reconcile sweep.
+    With ``task_result`` (``{"outcome", "comment", "data"}``: a human task with a form, see
+    :func:`task_result_payload`) the decision is sent as the task's result through the
+    intent's resume call instead of the inbox approve/reject call; it is stored on the
+    decision row, so a resend by the reconcile sweep sends the same result.
     ``client`` defaults to ``django_axme.get_client()``. Permission checks are the caller's:
     the admin requires ``django_axme.decide_approval`` (see ``docs/admin.rst``).
     """
@@ -107,7 +137,12 @@ def decide(
         )
     try:
         record = sync.record_decision(
-            approval, user=user, decision=decision, note=note, outcome=outcome
+            approval,
+            user=user,
+            decision=decision,
+            note=note,
+            outcome=outcome,
+            task_result=task_result,
         )
     except DecisionConflict as exc:
         return DecisionResult(
@@ -143,17 +178,35 @@ def send_decision(
     try:
         if client is None:
             client = get_client()
-        send = (
-            client.approve_inbox_thread
-            if record.decision == DecisionChoice.APPROVE
-            else client.reject_inbox_thread
-        )
-        response = send(
-            approval.thread_id,
-            decision_payload(record.note, record.outcome),
-            owner_agent=get_adapter().owner_agent_for(record.user, approval),
-            idempotency_key=record.idempotency_key,
-        )
+        adapter = get_adapter()
+        owner_agent = adapter.owner_agent_for(record.user, approval)
+        if record.task_result is not None:
+            response = client.resume_intent(
+                approval.remote_intent_id or approval.thread_id,
+                {
+                    "approve_current_step": True,
+                    "actor": adapter.actor_for(record.user)[:255],
+                    "task_result": record.task_result,
+                },
+                owner_agent=owner_agent,
+                idempotency_key=record.idempotency_key,
+            )
+            if isinstance(response, dict) and response.get("applied") is False:
+                raise AxmeConflictError(
+                    409, f"the task was not resumed ({response.get('reason') or 'not applied'})"
+                )
+        else:
+            send = (
+                client.approve_inbox_thread
+                if record.decision == DecisionChoice.APPROVE
+                else client.reject_inbox_thread
+            )
+            response = send(
+                approval.thread_id,
+                decision_payload(record.note, record.outcome),
+                owner_agent=owner_agent,
+                idempotency_key=record.idempotency_key,
+            )
     except AxmeConflictError as exc:
         record = sync.decision_superseded(record, str(exc))
         return DecisionResult(
@@ -188,13 +241,28 @@ def send_decision(
             "resends it with the same key and records it",
             approval.thread_id,
         )
-    verb = _("Approved") if record.decision == DecisionChoice.APPROVE else _("Rejected")
-    return DecisionResult(
-        Outcome.SENT,
-        _("%(verb)s “%(approval)s”: sent, waiting for confirmation from AXME.")
-        % {"verb": verb, "approval": approval},
-        record,
-    )
+    return DecisionResult(Outcome.SENT, _sent_message(record, approval), record)
+
+
+def _sent_message(record: ApprovalDecision, approval: Approval) -> str:
+    """What to tell the person who decided; true whatever the page shows next (the gateway's
+    confirmation may arrive before the page is drawn)."""
+    from django_axme.models import DecisionState
+
+    approve = record.decision == DecisionChoice.APPROVE
+    if record.state == DecisionState.CONFIRMED:
+        message = (
+            _("Approved “%(approval)s”; AXME confirmed it.")
+            if approve
+            else _("Rejected “%(approval)s”; AXME confirmed it.")
+        )
+    else:
+        message = (
+            _("Approved “%(approval)s” and sent it to AXME.")
+            if approve
+            else _("Rejected “%(approval)s” and sent it to AXME.")
+        )
+    return message % {"approval": approval}
 
 
 def _failed(record: ApprovalDecision, approval: Approval, exc: Exception) -> DecisionResult:
@@ -221,12 +289,19 @@ def _already_decided_message(approval: Approval, live: ApprovalDecision | None) 
             "approval": approval,
             "status": approval.get_status_display(),
         }
-    return _(
-        "“%(approval)s” was already decided (%(decision)s by %(user)s, %(state)s); "
-        "your decision was not sent."
-    ) % {
+    message = (
+        _(
+            "“%(approval)s” was already approved by %(user)s (%(state)s); "
+            "your decision was not sent."
+        )
+        if live.decision == DecisionChoice.APPROVE
+        else _(
+            "“%(approval)s” was already rejected by %(user)s (%(state)s); "
+            "your decision was not sent."
+        )
+    )
+    return message % {
         "approval": approval,
-        "decision": live.get_decision_display(),
         "user": live.user or _("unknown user"),
         "state": live.get_state_display(),
     }

@@ -322,9 +322,10 @@ def _supersede(decision: ApprovalDecision, approval: Approval, detail: str) -> N
 
 
 def record_decision(
-    approval: Approval, *, user: Any, decision: str, note: str = "", outcome: str = ""
+    approval: Approval, *, user: Any, decision: str, note: str = "", outcome: str = "", **more: Any
 ) -> ApprovalDecision:
-    """Create the approval's live decision (state ``recorded``) with a fresh idempotency key.
+    """Create the approval's live decision (state ``recorded``) with a fresh idempotency key;
+    ``task_result=`` (a JSON object) is stored on it, to be sent as the task's result.
 
     Raises :class:`~django_axme.exceptions.InvalidDecision` for a decision other than
     ``approve``/``reject``, an outcome not in ``allowed_outcomes``, or a missing required note;
@@ -335,6 +336,8 @@ def record_decision(
     :func:`ingest_thread` refused such ids), so no decision is recorded that cannot be sent.
     Sends no signal (``approval_decided`` waits for confirmation).
     """
+    if set(more) - {"task_result"}:
+        raise TypeError(f"record_decision() got unexpected arguments {sorted(more)}")
     if decision not in DecisionChoice.values:
         raise InvalidDecision(
             f"decision must be one of {', '.join(DecisionChoice.values)}, got {decision!r}"
@@ -362,6 +365,7 @@ def record_decision(
                     decision=decision,
                     outcome=outcome[:64],
                     note=note,
+                    task_result=more.get("task_result"),
                     idempotency_key=f"django-axme-decision-{uuid.uuid4().hex}",
                 )
         except IntegrityError:

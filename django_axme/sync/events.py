@@ -158,7 +158,7 @@ def ingest_events(intent: Intent | str, events: Iterable[Mapping[str, Any]]) -> 
             row.last_heard_at = timezone.now()
             row.save()
             outgoing = [Outgoing(signals.intent_created, intent=row)] if created else []
-            queue_signals(outgoing + _signals_of(row, transitions))
+            queue_signals(outgoing + _signals_of(row, transitions) + _notable(row, new_events))
             if transitions:
                 from django_axme.sync.approvals import settle_after_intent_moved
 
@@ -299,6 +299,16 @@ def _copy_outcome(row: Intent, event: IntentEvent) -> None:
         row.result = dict(event.details["result"])
     if isinstance(event.details.get("error"), Mapping):
         row.error = dict(event.details["error"])
+
+
+def _notable(row: Intent, new_events: list[IntentEvent]) -> list[Outgoing]:
+    """``intent_event_received`` for each newly stored event of a notable type (once: an
+    event is new only the first time it is stored)."""
+    return [
+        Outgoing(signals.intent_event_received, intent=row, event=event)
+        for event in new_events
+        if event.event_type in signals.NOTABLE_EVENT_TYPES
+    ]
 
 
 def _signals_of(row: Intent, transitions: list[Transition]) -> list[Outgoing]:

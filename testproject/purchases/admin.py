@@ -16,6 +16,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from purchases import services
+from purchases.adapter import money
+from purchases.conf import purchases_setting
 from purchases.models import PurchaseRequest, PurchaseStatus
 
 STATUS_COLOURS: dict[str, str] = {
@@ -46,10 +48,15 @@ VIEW_FIELDS: list[Any] = [
 
 @admin.register(PurchaseRequest)
 class PurchaseRequestAdmin(admin.ModelAdmin):
+    class Media:
+        # The AXME admin's stylesheet: badges, wrapping columns, filters above the list
+        # on narrower screens.
+        css = {"all": ("django_axme/admin.css",)}
+
     list_display = [
         "id",
         "item",
-        "amount",
+        "amount_display",
         "requester",
         "status_badge",
         "needs_approval",
@@ -89,9 +96,17 @@ class PurchaseRequestAdmin(admin.ModelAdmin):
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, obj: PurchaseRequest) -> str:
         return format_html(
-            '<span style="color:#fff;background:{};padding:2px 8px;border-radius:8px">{}</span>',
+            '<span style="display:inline-block;white-space:nowrap;color:#fff;background:{};'
+            'padding:2px 8px;border-radius:8px;line-height:1.4">{}</span>',
             STATUS_COLOURS.get(obj.status, "#6b7280"),
             obj.get_status_display(),
+        )
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, obj: PurchaseRequest) -> str:
+        return format_html(
+            '<span style="white-space:nowrap">{}</span>',
+            money(obj.amount, purchases_setting("CURRENCY")),
         )
 
     @admin.display(description=_("AXME intent"))
@@ -111,7 +126,13 @@ class PurchaseRequestAdmin(admin.ModelAdmin):
             url = reverse("admin:django_axme_intent_change", args=[obj.intent.pk])
         except NoReverseMatch:
             return str(label)
-        return format_html('<a href="{}">{}</a> [{}]', url, label, obj.intent.status)
+        return format_html(
+            '<a href="{}" title="{}" style="white-space:nowrap">{}</a> [{}]',
+            url,
+            remote_id or "",
+            label,
+            obj.intent.status,
+        )
 
     @admin.display(description=_("fulfilment (this project as the AXME agent)"))
     def fulfilment(self, obj: PurchaseRequest) -> str:

@@ -43,8 +43,10 @@ def intent_payload(purchase: PurchaseRequest) -> dict[str, Any]:
 
 def human_task_for(purchase: PurchaseRequest) -> dict[str, Any]:
     """The human task an approver sees for ``purchase`` (AXME ``human_task`` object)."""
-    currency = purchases_setting("CURRENCY")
-    title = f"Approve {purchase.item}: {purchase.amount} {currency} for {purchase.requester}"
+    from purchases.adapter import money
+
+    amount = money(purchase.amount, purchases_setting("CURRENCY"))
+    title = f"Approve {purchase.item}: {amount} for {purchase.requester}"
     task: dict[str, Any] = {"title": title[:255], "task_type": "approval"}
     if purchase.note:
         task["description"] = purchase.note[:2000]

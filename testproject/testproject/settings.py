@@ -98,6 +98,8 @@ AXME = {
     "API_KEY": os.environ.get("AXME_API_KEY", "axme_sa_demo_local-emulator-key"),
     "DEFAULT_OWNER_AGENT": os.environ.get("AXME_OWNER_AGENT", "agent://demo/approvers"),
     "DEFAULT_FROM_AGENT": os.environ.get("AXME_FROM_AGENT", "agent://demo/shop"),
+    # How purchase requests read in the AXME admin ("Espresso machine, 1,800.00 EUR, ...").
+    "ADAPTER": "purchases.adapter.PurchasesAdapter",
     "INBOX_OWNER_AGENTS": [os.environ.get("AXME_OWNER_AGENT", "agent://demo/approvers")],
     # Webhooks: AXME (here the emulator) pushes inbox changes to /axme/webhook/; the inbox
     # sync stays as the safety net. `manage.py axme_webhooks sync` subscribes WEBHOOK_URL.

@@ -2,7 +2,7 @@
 
 What a user does, step by step: log in; open the approval queue and click "Refresh from AXME"
 (reads the approvers' inbox); open the pending approval; write a note and click Approve; the
-page says "sent, waiting for confirmation"; open the intent and click "Refresh from AXME"
+page says "Approved ... and sent it to AXME"; open the intent and click "Refresh from AXME"
 until the timeline shows COMPLETED (the emulator's ApprovalScript completes the intent once
 approved). Screenshots of the queue and the timeline go to ``artifacts/screenshots/``; with
 ``AXME_UPDATE_DOC_SCREENSHOTS=1`` they are also copied to ``docs/_static/screenshots/`` for
@@ -93,7 +93,11 @@ def test_approve_in_the_browser_until_completed(live_server, axme_env, browser_p
     page.fill("#axme-decision-form textarea[name=note]", "Within budget, go ahead.")
     save_shot(page, "approval-decision.png")
     page.click("#axme-approve")
-    page.wait_for_selector("text=sent, waiting for confirmation")
+    page.wait_for_selector("#axme-decision .axme-decision-state")
+    assert "Approved by approver at " in page.inner_text("#axme-decision")
+    assert "and sent it to AXME" in page.inner_text(".messagelist") or (
+        "AXME confirmed it" in page.inner_text(".messagelist")
+    )
     assert "Within budget, go ahead." in page.inner_text("#axme-decision")
 
     # Go to the intent and refresh until the gateway reports COMPLETED.
@@ -110,7 +114,8 @@ def test_approve_in_the_browser_until_completed(live_server, axme_env, browser_p
     assert page.locator("#axme-current-status [data-status=COMPLETED]").count() == 1
     timeline = page.inner_text("#axme-timeline")
     assert "intent.completed" in timeline
-    assert "Approve by approver" in timeline  # the local decision sits in the same timeline
+    # The local decision sits in the same timeline.
+    assert "Approved by approver (in this admin)" in timeline
     page.locator("#axme-timeline").scroll_into_view_if_needed()
     save_shot(page, "intent-timeline.png", "#axme-timeline")
 
@@ -128,3 +133,78 @@ def test_approve_in_the_browser_until_completed(live_server, axme_env, browser_p
 
     approval = Approval.objects.get(thread_id=intent_id)
     assert approval.status == "approved"
+
+
+def test_read_the_request_then_approve(live_server, axme_env, browser_page):
+    """The demo's espresso machine: amount and requester are on the page without a click."""
+    from tests.admin.test_request_panel import espresso
+
+    page = browser_page
+    _user("approver", perms=("decide_approval", "view_approval", "view_intent"))
+    approval = espresso(axme_env, None)
+
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/django_axme/approval/")
+    page.fill("#id_username", "approver")
+    page.fill("#id_password", "pw")
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/django_axme/approval/")
+    page.click("text=Approve Espresso machine")
+    page.wait_for_selector("#axme-request")
+    request = page.locator("#axme-request")
+    assert request.is_visible()
+    shown = request.inner_text()
+    assert "1,800.00" in shown and "dave" in shown, shown
+    assert page.locator("#purchase-amount").inner_text() == "1,800.00 EUR"
+    save_shot(page, "approval-request.png")
+    page.click("#axme-approve")
+    page.wait_for_selector("#axme-decision .axme-decision-state")
+    from django_axme.models import ApprovalDecision
+
+    assert ApprovalDecision.objects.get(approval=approval).decision == "approve"
+
+
+def test_answer_a_form_task_in_the_browser(live_server, axme_env, browser_page):
+    """A task with a form_schema and outcomes: fill the form, pick an outcome button."""
+    from django_axme.models import ApprovalDecision
+    from tests.admin.test_form_tasks import form_task
+
+    page = browser_page
+    _user("approver", perms=("decide_approval", "view_approval", "view_intent"))
+    schema = {
+        "type": "object",
+        "properties": {
+            "quantity": {"type": "integer", "minimum": 1, "title": "Quantity"},
+            "deliver_on": {"type": "string", "format": "date", "title": "Deliver on"},
+            "reason": {"type": "string", "maxLength": 500},
+        },
+        "required": ["quantity"],
+    }
+    approval = form_task(
+        axme_env,
+        form_schema=schema,
+        allowed_outcomes=["order", "decline"],
+        required_comment=True,
+    )
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/django_axme/approval/")
+    page.fill("#id_username", "approver")
+    page.fill("#id_password", "pw")
+    page.click("input[type=submit]")
+    page.click("text=Order supplies")
+    page.wait_for_selector("#axme-decision-form")
+    save_shot(page, "approval-form-task.png", "#axme-decision")
+    # No comment and no quantity: the form says what is missing and nothing is sent.
+    page.click("button[data-outcome=order]")
+    page.wait_for_selector(".errorlist")
+    assert "This task requires a comment." in page.inner_text("#axme-decision")
+    assert not ApprovalDecision.objects.exists()
+    page.fill("input[name=data__quantity]", "4")
+    page.fill("input[name=data__deliver_on]", "2026-12-22")
+    page.fill("#axme-decision-form textarea[name=note]", "Four boxes, before Christmas.")
+    page.click("button[data-outcome=order]")
+    page.wait_for_selector("#axme-decision .axme-decision-state")
+    decision = ApprovalDecision.objects.get(approval=approval)
+    assert decision.task_result == {
+        "outcome": "order",
+        "comment": "Four boxes, before Christmas.",
+        "data": {"quantity": 4, "deliver_on": "2026-12-22"},
+    }

@@ -39,7 +39,11 @@ def test_approve_records_sends_and_is_confirmed_by_the_gateway(client, operator,
     client.force_login(operator)
     response = client.post(decide_url(approval), {"decision": "approve", "note": "ok, go"})
     assert response.status_code == 302
-    assert any("sent, waiting for confirmation" in t for t in texts(response))
+    messages = texts(response)
+    assert any(
+        f"Approved “{approval}” and sent it to AXME." in t or "AXME confirmed it" in t
+        for t in messages
+    ), messages
 
     decision = ApprovalDecision.objects.get(approval=approval)
     assert decision.user == operator
@@ -49,7 +53,8 @@ def test_approve_records_sends_and_is_confirmed_by_the_gateway(client, operator,
     assert decision.remote_response  # the gateway's answer is kept
 
     page = client.get(change_url(approval))
-    assert b"waiting for confirmation" in page.content or decision.state == "confirmed"
+    assert b"Approved by operator at " in page.content
+    assert b"has not confirmed it yet" in page.content or decision.state == "confirmed"
 
     # The ApprovalScript completes the intent once approved; refreshing confirms the decision.
     refresh = client.post(reverse("admin:django_axme_approval_refresh", args=[approval.pk]))
@@ -79,7 +84,9 @@ def test_allowed_outcomes_are_offered_and_required(client, operator, make_approv
     approval = make_approval(allowed_outcomes=["ship", "hold"])
     client.force_login(operator)
     html = client.get(change_url(approval)).content.decode()
-    assert '<option value="ship">' in html and '<option value="hold">' in html
+    # Each outcome is a button.
+    assert 'name="outcome" value="ship"' in html and 'name="outcome" value="hold"' in html
+    assert 'id="axme-approve"' not in html
     page = client.post(decide_url(approval), {"decision": "approve", "note": ""})
     assert page.status_code == 200
     assert not ApprovalDecision.objects.exists()
@@ -97,7 +104,7 @@ def test_double_submit_ends_in_one_decision_and_a_clear_message(client, operator
     assert ApprovalDecision.objects.filter(approval=approval).count() == 1
     assert ApprovalDecision.objects.get().note == "first"
     message = " ".join(texts(second))
-    assert "already decided" in message or "no longer pending" in message
+    assert "already approved by" in message or "no longer pending" in message
 
 
 def test_two_admins_deciding_differently_end_in_one_decision(
@@ -225,8 +232,10 @@ def test_queue_lists_pending_first_with_counts(client, viewer, make_approval):
     second = make_approval("Newer request")
     Approval.objects.filter(pk=first.pk).update(status=ApprovalStatus.APPROVED)
     client.force_login(viewer)
-    page = client.get(reverse("admin:django_axme_approval_changelist"))
-    html = page.content.decode()
+    queue = reverse("admin:django_axme_approval_changelist")
+    html = client.get(queue).content.decode()
     assert "1 pending" in html
+    assert "Newer request" in html and "Older request" not in html  # Pending by default
+    html = client.get(queue + "?status__exact=all").content.decode()
     assert html.index("Newer request") < html.index("Older request")
     assert second.title == "Newer request"

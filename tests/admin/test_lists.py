@@ -88,11 +88,15 @@ def test_approval_filters_search_and_order(admin_client):
         status="approved",
         remote_created_at=now - timedelta(days=30),
     )
-    ordered = list(admin_client.get(approvals_url()).context["cl"].result_list)
+    # The queue opens on Pending; "All" lists decided approvals after the pending ones.
+    assert listed(admin_client.get(approvals_url())) == {old.pk, new.pk}
+    everything = admin_client.get(approvals_url() + "?status__exact=all")
+    ordered = list(everything.context["cl"].result_list)
     assert ordered[-1] == decided  # pending first
     assert listed(admin_client.get(approvals_url() + "?age=1h")) == {new.pk}
     assert listed(admin_client.get(approvals_url() + "?age=7d")) == {old.pk}
-    assert listed(admin_client.get(approvals_url() + "?age=old")) == {decided.pk}
+    assert listed(admin_client.get(approvals_url() + "?age=old")) == set()
+    assert listed(admin_client.get(approvals_url() + "?status__exact=all&age=old")) == {decided.pk}
     assert listed(admin_client.get(approvals_url() + "?status__exact=approved")) == {decided.pk}
     by_type = admin_client.get(approvals_url() + "?intent__intent_type=buy.desks.v1")
     assert listed(by_type) == {new.pk}
@@ -102,6 +106,8 @@ def test_approval_filters_search_and_order(admin_client):
     assert old.pk in listed(by_thread)
     html = admin_client.get(approvals_url()).content.decode()
     assert "2 pending" in html
+    assert 'data-status="sent">' not in html  # no chip at zero
+    assert "Chairs" in html and "Desks" in html
 
 
 def test_cancel_is_written_to_the_admin_history(admin_client, settings):

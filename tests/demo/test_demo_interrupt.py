@@ -163,7 +163,7 @@ def test_a_person_decides_in_the_admin_and_the_app_reacts(
             page.click(f"text=Approve {item}")
             page.fill("#axme-decision-form textarea[name=note]", note)
             page.click(button)
-            page.wait_for_selector("text=sent, waiting for confirmation")
+            page.wait_for_selector("#axme-decision .axme-decision-state")
 
     # The example app's receivers react, and the demo's output shows it.
     demo.wait_for(r"Laptop for a new hire: approved -> fulfilled", 60)

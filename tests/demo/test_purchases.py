@@ -64,7 +64,7 @@ def test_submit_writes_outbox_row_in_the_callers_transaction(
     assert big.intent.payload["amount"] == "2400.00"
     # The approver sees which request it is; small requests need no human task.
     assert big.intent.human_task == {
-        "title": "Approve Laptop: 2400.00 EUR for alice",
+        "title": "Approve Laptop: 2,400.00 EUR for alice",
         "task_type": "approval",
     }
     assert not small.intent.human_task

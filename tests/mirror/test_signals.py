@@ -127,3 +127,27 @@ def test_each_terminal_signal(recorder, status, name):
     intent_id = new_intent_id()
     ingest_events(intent_id, [event(intent_id, 1, "IN_PROGRESS"), event(intent_id, 2, status)])
     assert recorder.names().count(name) == 1
+
+
+def test_events_that_change_no_status_are_signalled_once(recorder):
+    intent_id = new_intent_id()
+    waiting = event(intent_id, 1, "WAITING", "WAITING_FOR_HUMAN")
+    reminder = event(intent_id, 2, "WAITING", "WAITING_FOR_HUMAN", event_type="intent.reminder")
+    assigned = event(
+        intent_id, 3, "WAITING", "WAITING_FOR_HUMAN", event_type="intent.human_task_assigned"
+    )
+    other = event(intent_id, 4, "WAITING", "WAITING_FOR_HUMAN", event_type="intent.noted")
+    ingest_events(intent_id, [waiting, reminder])
+    ingest_events(intent_id, [waiting, reminder, assigned, other])  # a replay and two new
+    received = recorder.named("intent_event_received")
+    assert [r.kwargs["event"].event_type for r in received] == [
+        "intent.reminder",
+        "intent.human_task_assigned",
+    ]
+    assert set(received[0].kwargs) == {"intent", "event"}
+    assert recorder.names().count("intent_status_changed") == 1  # the reminder moved nothing
+    # A later batch; replaying it tells nothing again.
+    escalated = event(intent_id, 6, "WAITING", "WAITING_FOR_HUMAN", event_type="intent.escalated")
+    ingest_events(intent_id, [escalated])
+    ingest_events(intent_id, [escalated])
+    assert len(recorder.named("intent_event_received")) == 3

@@ -26,6 +26,7 @@ class SsoAdapter(DefaultAxmeAdapter):
 
 
 def test_default_adapter(settings) -> None:
+    settings.AXME = {k: v for k, v in settings.AXME.items() if k != "ADAPTER"}
     adapter = get_adapter()
     assert type(adapter) is DefaultAxmeAdapter
     assert operations.actor_for(_User("ann")) == "django-admin:ann"
