@@ -53,7 +53,7 @@ def sqlite_problems(database: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-@register()
+@register("axme")
 def check_sqlite_options(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """``axme.W020`` when ``DATABASES["default"]`` is a SQLite file without a busy timeout of
     at least 20 s, ``IMMEDIATE`` transactions and the WAL journal (see the quickstart)."""
