@@ -129,7 +129,8 @@ def test_a_clerk_approves_a_waiting_job_in_a_real_browser(
             page.fill("#id_username", "clerk")
             page.fill("#id_password", "pw")
             page.click("input[type=submit]")
-            page.wait_for_selector(f"text={intent_id}")
+            # The list shows the id cut short, with the full id on hover.
+            page.wait_for_selector(f".axme-short-id[title='{intent_id}']")
             page.check(f"input.action-select[value='{job.pk}']")
             page.select_option("select[name=action]", "approve_selected")
             page.click("button[name=index]")
