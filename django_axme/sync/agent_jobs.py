@@ -22,15 +22,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from django.db import transaction
+from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 from django_axme.models import AgentJob, AgentJobState, HandlerRun
 from django_axme.sync.agent import claim_action
 from django_axme.sync.batch import ingest_batch
-from django_axme.sync.bulk import insert_returning, update_rows
+from django_axme.sync.bulk import insert_returning
 
 __all__ = [
     "Decided",
@@ -89,17 +89,15 @@ def claim_jobs(
             job.attempts += 1
             job.lease_token, job.lease_until = tokens[job.pk], until
         if resolve:
-            update_rows(
+            _update_each(
                 AgentJob,
                 {j.pk: {"lease_token": j.lease_token} for j in resolve},
-                pks=[j.pk for j in resolve],
                 constants={"lease_until": until, "updated_at": now},
             )
         if run:
-            update_rows(
+            _update_each(
                 AgentJob,
                 {j.pk: {"lease_token": j.lease_token, "attempts": j.attempts} for j in run},
-                pks=[j.pk for j in run],
                 constants={"state": AgentJobState.RUNNING, "lease_until": until, "updated_at": now},
             )
         runs = [
@@ -163,10 +161,9 @@ def record_outcomes(decided: Sequence[Decided]) -> list[AgentJob]:
                 "resolve_key": job.resolve_key,
             }
         if fresh:
-            update_rows(
+            _update_each(
                 AgentJob,
                 changes,
-                pks=list(changes),
                 constants={
                     "state": AgentJobState.RESOLVING,
                     "waiting_reason": "",
@@ -175,12 +172,60 @@ def record_outcomes(decided: Sequence[Decided]) -> list[AgentJob]:
             )
         closing = {d.run.pk: _closed(d, now) for d in fresh if d.run is not None}
         if closing:
-            update_rows(HandlerRun, closing, pks=list(closing))
+            _update_each(HandlerRun, closing)
     stored = list(AgentJob.objects.select_related("intent").filter(pk__in=again)) if again else []
     return [d.job for d in fresh] + stored
 
 
 _DONE = (AgentJobState.RESOLVING, AgentJobState.RESOLVED)
+
+
+def _update_each(
+    model: type[models.Model],
+    rows: Mapping[int, Mapping[str, Any]],
+    constants: Mapping[str, Any] | None = None,
+) -> None:
+    """Set ``rows[pk]`` (and ``constants``) on each row: one parameterised ``UPDATE`` sent for
+    all rows at once (``executemany``, pipelined on psycopg 3), so building it costs little
+    whatever the batch size. Values go through each field's ``get_db_prep_save``."""
+    if not rows:
+        return
+    using = router.db_for_write(model)
+    connection = connections[using]
+    qn = connection.ops.quote_name
+    opts = model._meta
+    constants = dict(constants or {})
+    const_fields = [_field(opts, n) for n in constants]
+    const_values = [
+        f.get_db_prep_save(v, connection)
+        for f, v in zip(const_fields, constants.values(), strict=True)
+    ]
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for pk, values in rows.items():
+        groups.setdefault(tuple(values), []).append(pk)
+    with connection.cursor() as cursor:
+        for names, pks in groups.items():
+            fields = [_field(opts, n) for n in names]
+            assigned = ", ".join(f"{qn(str(f.column))} = %s" for f in [*fields, *const_fields])
+            # Names come from the model's metadata; every value is a bound parameter.
+            table, key = qn(opts.db_table), qn(str(_field(opts, "id").column))
+            sql = f"UPDATE {table} SET {assigned} WHERE {key} = %s"  # noqa: S608
+            params = [
+                [
+                    *(
+                        f.get_db_prep_save(rows[pk][n], connection)
+                        for f, n in zip(fields, names, strict=True)
+                    ),
+                    *const_values,
+                    pk,
+                ]
+                for pk in pks
+            ]
+            cursor.executemany(sql, params)
+
+
+def _field(opts: Any, name: str) -> models.Field[Any, Any]:
+    return cast("models.Field[Any, Any]", opts.get_field(name))
 
 
 def _closed(d: Decided, now: Any) -> dict[str, Any]:
@@ -211,7 +256,7 @@ def record_resolved_many(answers: Sequence[tuple[AgentJob, Mapping[str, Any] | N
         todo = [a for a in answers if states.get(a[0].pk, AgentJobState.RESOLVED) != "resolved"]
         if not todo:
             return 0
-        update_rows(
+        _update_each(
             AgentJob,
             {
                 job.pk: {
@@ -220,7 +265,6 @@ def record_resolved_many(answers: Sequence[tuple[AgentJob, Mapping[str, Any] | N
                 }
                 for job, answer, conflict in todo
             },
-            pks=[job.pk for job, _, _ in todo],
             constants={
                 "state": AgentJobState.RESOLVED,
                 "resolved_at": now,
