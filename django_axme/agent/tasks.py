@@ -41,7 +41,7 @@ __all__ = [
 
 #: Most jobs handed to one ``run_agent_handlers`` message; a burst is split into chunks so
 #: the worker's threads share it.
-JOBS_PER_TASK = 25
+JOBS_PER_TASK = 100
 
 #: Set when this worker process starts its shutdown: running listener slices end after their
 #: current stream window and give their lease up, so a warm shutdown (SIGTERM) takes at most
