@@ -7,13 +7,16 @@ after window (``since`` = the cursor stored in the database, each window ending 
 - **one listener per address**: it only reads while it holds the address's lease
   (:class:`~django_axme.models.AgentListener`, renewed before every window); a killed listener
   stops renewing and another one takes over when the lease expires, from the stored cursor;
-- **nothing lost, nothing doubled**: each item is mirrored and the cursor advanced in one
-  transaction (:func:`django_axme.sync.agent.receive_inbound`); a crash between the two is
+- **nothing lost, nothing doubled**: the items that arrived (all of them while the writer was
+  busy, at most :data:`BATCH_SIZE`) are mirrored and the cursor advanced in ONE transaction
+  (:func:`django_axme.sync.agent_receive.receive_batch`); a crash between the two is
   impossible, a redelivered item creates nothing new; a listener that lost its lease writes
   nothing;
-- **handed over once**: a new intent's job is handed to ``enqueue`` (by default the Celery task
-  ``django_axme.tasks.run_agent_handler``) after its transaction committed; jobs whose message
-  or worker was lost are handed over again by :meth:`Listener.sweep` after their lease expired;
+- **handed over once**: the new jobs of a batch are handed to ``enqueue_many`` after its
+  transaction committed (by default :func:`enqueue_jobs`: Celery messages
+  ``django_axme.tasks.run_agent_handlers`` of up to 100 jobs; with only ``enqueue`` given, one
+  call per job); jobs whose message or worker was lost are handed over again (one
+  ``run_agent_handler`` each) by :meth:`Listener.sweep` after their lease expired;
 - **mesh presence**: every ``AXME["AGENT_HEARTBEAT_SECONDS"]`` it sends the mesh heartbeat of
   the address with the metrics of its jobs.
 """

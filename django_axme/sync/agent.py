@@ -3,8 +3,9 @@ the per-address listener cursor and lease.
 
 Guarantees:
 
-- **received once**: :func:`receive_inbound` mirrors an intent from the agent stream through
-  the existing writer (:func:`~django_axme.sync.ingest_intent` and
+- **received once**: :func:`receive_inbound` (one item; the listener uses its batched twin
+  :func:`django_axme.sync.agent_receive.receive_batch`) mirrors an intent from the agent
+  stream through the existing writer (:func:`~django_axme.sync.ingest_intent` and
   :func:`~django_axme.sync.ingest_events`), marks it ``direction="inbound"``, creates its
   :class:`~django_axme.models.AgentJob` and records ``intent_received`` exactly once per
   intent, and advances the listener's cursor, all in ONE transaction. A redelivery (same or

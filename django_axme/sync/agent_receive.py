@@ -29,7 +29,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.db import DataError, IntegrityError, transaction
-from django.db.models import Q
 from django.db.models.functions import Greatest
 
 from django_axme import signals
@@ -235,7 +234,7 @@ def _first_events(
             wanted[job.intent_id] = int(mine[0]["seq"])
     if not wanted:
         return {}
-    condition = Q()
-    for pk, seq in wanted.items():
-        condition |= Q(intent_id=pk, seq=seq)
-    return {e.intent_id: e for e in IntentEvent.objects.filter(condition)}
+    # A superset (few distinct seqs: usually the first item of an intent is its seq 1), matched
+    # here: one cheap query instead of one OR-ed condition per intent.
+    found = IntentEvent.objects.filter(intent_id__in=list(wanted), seq__in=set(wanted.values()))
+    return {e.intent_id: e for e in found if wanted.get(e.intent_id) == e.seq}
