@@ -9,7 +9,8 @@ chunk of new jobs handed over by the listener:
    job, a job another live worker holds, or one still waiting is left alone);
 2. run the handlers one after the other (their context and idempotency key as for one job),
    renewing the leases the batch still holds when a third of the lease has passed, so a job
-   waiting its turn is never taken for lost;
+   waiting its turn is not taken for lost (one whose lease was taken over anyway, after a
+   handler slower than the lease, is left to its new holder);
 3. store all decided outcomes and resolve keys in one transaction
    (:func:`django_axme.sync.agent_jobs.record_outcomes`) BEFORE any resolve call;
 4. resolve each (:func:`django_axme.services.agent.resolve_jobs`: stored body and key, a 409
@@ -66,10 +67,12 @@ def run_jobs(tokens: Mapping[int, str], *, client: Any = None) -> dict[int, str]
         if run is None:
             continue
         if time.monotonic() - renewed > seconds / 3:
-            agent_jobs.renew_job_leases(
+            held = agent_jobs.renew_job_leases(
                 {pk: t for pk, t in tokens.items() if pk not in outcomes}, seconds=seconds
             )
             renewed = time.monotonic()
+            if job.pk not in held:  # its lease expired and another worker claimed it
+                continue
         outcome = _run_one(job, run)
         if isinstance(outcome, agent_jobs.Decided):
             decided.append(outcome)

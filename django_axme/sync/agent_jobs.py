@@ -111,23 +111,22 @@ def claim_jobs(
     return [(j, run_of.get(j.pk)) for j in jobs if j in resolve or j.pk in run_of]
 
 
-def renew_job_leases(tokens: Mapping[int, str], *, seconds: float) -> int:
-    """Extend the leases still held by their tokens; returns how many."""
+def renew_job_leases(tokens: Mapping[int, str], *, seconds: float) -> set[int]:
+    """Extend the leases of the running or resolving jobs still held by their tokens; returns
+    the pks renewed (a job missing from it was taken over: leave it alone)."""
     if not tokens:
-        return 0
+        return set()
     now = timezone.now()
     held = [
         pk
-        for pk, token in AgentJob.objects.filter(pk__in=list(tokens)).values_list(
-            "pk", "lease_token"
-        )
+        for pk, token in AgentJob.objects.filter(
+            pk__in=list(tokens), state__in=[AgentJobState.RUNNING, AgentJobState.RESOLVING]
+        ).values_list("pk", "lease_token")
         if token == tokens[pk]
     ]
-    if not held:
-        return 0
-    return AgentJob.objects.filter(
-        pk__in=held, state__in=[AgentJobState.RUNNING, AgentJobState.RESOLVING]
-    ).update(lease_until=now + timedelta(seconds=seconds))
+    if held:
+        AgentJob.objects.filter(pk__in=held).update(lease_until=now + timedelta(seconds=seconds))
+    return set(held)
 
 
 def record_outcomes(decided: Sequence[Decided]) -> list[AgentJob]:

@@ -4,6 +4,7 @@ the one-item paths, and statements that do not grow with the batch."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -155,3 +156,25 @@ def test_a_stored_outcome_in_a_batch_is_only_resolved(agent_env):
     assert len(calls) == 1  # only the second job's handler ran
     first = AgentJob.objects.select_related("intent").get(pk=queued[0])
     assert agent_env.emulator.get_intent(first.intent.intent_id)["result"] == {"kept": True}
+
+
+def test_a_job_taken_over_while_its_batch_waited_is_left_to_its_new_holder(agent_env, settings):
+    settings.AXME = {**settings.AXME, "AGENT_JOB_LEASE_SECONDS": 1.5}
+    calls: list[str] = []
+    queued: list[int] = []
+
+    @django_axme.agent.handler(TYPE)
+    def work(intent, ctx):
+        calls.append(intent.intent_id)
+        if len(calls) == 1:
+            # a slow first handler: meanwhile the second job's lease is taken by another worker
+            AgentJob.objects.filter(pk=queued[1]).update(lease_token="another-worker")
+            time.sleep(0.6)
+        return {}
+
+    ids = create(agent_env, 2)
+    Listener(ADDRESS, enqueue_many=queued.extend).run_window()
+    outcomes = run_jobs({pk: f"b:{pk}" for pk in queued})
+    assert outcomes == {queued[0]: "resolved"}
+    assert calls == [ids[0]]  # the second handler was not run by this batch
+    assert AgentJob.objects.get(pk=queued[1]).lease_token == "another-worker"
