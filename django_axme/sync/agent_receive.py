@@ -19,7 +19,9 @@ statements that does not grow with the batch on the common path:
 Rare paths (an intent already mirrored by the sending side, an outbox row still being sent
 with the snapshot's correlation id, a pre-linked approval, a concurrent insert) fall back to
 the one-intent writer :func:`~django_axme.sync.ingest_intent` for that intent. Items without a
-usable intent id are skipped with a WARNING (the cursor moves past them).
+usable intent id are skipped with a WARNING, and an intent whose snapshot the database refuses
+even alone is skipped with an ERROR naming it (the cursor moves past them: one bad item never
+blocks the address).
 """
 
 from __future__ import annotations
