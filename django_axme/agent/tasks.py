@@ -28,9 +28,20 @@ from django_axme.conf import get_setting
 logger = logging.getLogger("django_axme.agent")
 
 RUN_AGENT_HANDLER_TASK = "django_axme.tasks.run_agent_handler"
+RUN_AGENT_HANDLERS_TASK = "django_axme.tasks.run_agent_handlers"
 AGENT_LISTEN_TASK = "django_axme.tasks.agent_listen"
 
-__all__ = ["agent_listen", "run_agent_handler", "start_agent_listeners"]
+__all__ = [
+    "agent_listen",
+    "enqueue_jobs",
+    "run_agent_handler",
+    "run_agent_handlers",
+    "start_agent_listeners",
+]
+
+#: Most jobs handed to one ``run_agent_handlers`` message; a burst is split into chunks so
+#: the worker's threads share it.
+JOBS_PER_TASK = 100
 
 #: Set when this worker process starts its shutdown: running listener slices end after their
 #: current stream window and give their lease up, so a warm shutdown (SIGTERM) takes at most
@@ -66,6 +77,38 @@ def run_agent_handler(self: Any, job_pk: int, force: bool = False) -> str:
     if outcome == "waiting":
         _schedule_wake(job_pk)
     return outcome
+
+
+@shared_task(name=RUN_AGENT_HANDLERS_TASK, bind=True, acks_late=True, ignore_result=True)
+def run_agent_handlers(self: Any, job_pks: list[int]) -> dict[str, int]:
+    """Run the handlers of several new jobs in one task
+    (:func:`django_axme.agent.batch.run_jobs`). Each job's lease token is ``<task id>:<pk>``,
+    so a redelivered message continues the same attempts. A job that hit a transient error is
+    handed to ``run_agent_handler`` with its token as task id (it continues that attempt, with
+    backoff); a waiting job is scheduled for its wake time. Returns counts by outcome."""
+    from django_axme.agent.batch import run_jobs
+
+    base = str(self.request.id or uuid.uuid4().hex)
+    tokens = {int(pk): f"{base}:{int(pk)}"[:64] for pk in job_pks}
+    outcomes = run_jobs(tokens)
+    counts: dict[str, int] = {}
+    for pk, outcome in outcomes.items():
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if outcome == "retry":
+            run_agent_handler.apply_async((pk,), task_id=tokens[pk], countdown=_backoff(0))
+        elif outcome == "waiting":
+            _schedule_wake(pk)
+    return counts
+
+
+def enqueue_jobs(job_pks: list[int], *, per_task: int = JOBS_PER_TASK) -> int:
+    """Hand new jobs to workers, ``per_task`` jobs per ``run_agent_handlers`` message (one
+    message for a single job); returns the messages sent."""
+    pks = [int(pk) for pk in job_pks]
+    chunks = [pks[i : i + per_task] for i in range(0, len(pks), max(per_task, 1))]
+    for chunk in chunks:
+        run_agent_handlers.apply_async((chunk,))
+    return len(chunks)
 
 
 def _schedule_wake(job_pk: int) -> None:

@@ -6,6 +6,7 @@ all call these functions.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -13,10 +14,11 @@ from typing import Any
 from django_axme.client.errors import AxmeConflictError
 from django_axme.models import AgentJob
 from django_axme.sync import agent as writer
+from django_axme.sync import agent_jobs
 
 logger = logging.getLogger("django_axme.agent")
 
-__all__ = ["decide", "receive", "resolve_job", "send_heartbeat"]
+__all__ = ["decide", "receive", "resolve_job", "resolve_jobs", "send_heartbeat"]
 
 
 def _client(client: Any = None) -> Any:
@@ -59,11 +61,7 @@ def resolve_job(job: AgentJob, *, client: Any = None) -> AgentJob:
     """
     job = AgentJob.objects.select_related("intent").get(pk=job.pk)
     intent_id = job.intent.intent_id or ""
-    body: dict[str, Any] = {"status": job.outcome_status, "actor": job.address}
-    if job.outcome_status == "COMPLETED":
-        body["result"] = job.result or {}
-    else:
-        body["error"] = job.error or {"message": "failed"}
+    body = _resolve_body(job)
     try:
         answer = _client(client).resolve_intent(
             intent_id, body, idempotency_key=job.resolve_key or None
@@ -74,6 +72,60 @@ def resolve_job(job: AgentJob, *, client: Any = None) -> AgentJob:
     else:
         writer.record_resolved(job, answer, conflict=False)
     return AgentJob.objects.select_related("intent").get(pk=job.pk)
+
+
+def _resolve_body(job: AgentJob) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": job.outcome_status, "actor": job.address}
+    if job.outcome_status == "COMPLETED":
+        body["result"] = job.result or {}
+    else:
+        body["error"] = job.error or {"message": "failed"}
+    return body
+
+
+def _without_ledger(api: Any) -> Any:
+    """The same client (same connection pool) without the local idempotency ledger.
+
+    The job row is the agent's ledger: it keeps the resolve key and body until the gateway
+    confirmed, and a resolved job is never sent again; a replay after a crash carries the same
+    ``Idempotency-Key``, which the gateway answers itself. Skipping the ledger saves its
+    transaction (three statements) per resolve."""
+    config = getattr(api, "_config", None)
+    session = getattr(api, "_session", None)
+    if config is None or session is None or getattr(config, "idempotency_store", None) is None:
+        return api
+    twin = getattr(api, "_axme_agent_twin", None)
+    if twin is None:
+        twin = type(api)(dataclasses.replace(config, idempotency_store=None), session=session)
+        api._axme_agent_twin = twin  # two threads may build one each: harmless
+    return twin
+
+
+def resolve_jobs(jobs: list[AgentJob], *, client: Any = None) -> dict[int, Exception]:
+    """:func:`resolve_job` for many ``resolving`` jobs (loaded with their intent and stored
+    outcome): one resolve call each, with the stored body and key; the confirmations and the
+    409s are recorded together in one transaction
+    (:func:`django_axme.sync.agent_jobs.record_resolved_many`). Returns the error of each job
+    whose call failed otherwise (nothing recorded for it; the caller retries or records it).
+    The client's local idempotency ledger is not used (see :func:`_without_ledger`)."""
+    answers: list[tuple[AgentJob, Mapping[str, Any] | None, bool]] = []
+    errors: dict[int, Exception] = {}
+    api = _without_ledger(_client(client))
+    for job in jobs:
+        intent_id = job.intent.intent_id or ""
+        try:
+            answer = api.resolve_intent(
+                intent_id, _resolve_body(job), idempotency_key=job.resolve_key or None
+            )
+        except AxmeConflictError as exc:
+            logger.info("intent %s was already terminal when resolved: %s", intent_id, exc)
+            answers.append((job, None, True))
+        except Exception as exc:
+            errors[job.pk] = exc
+        else:
+            answers.append((job, answer if isinstance(answer, Mapping) else None, False))
+    agent_jobs.record_resolved_many(answers)
+    return errors
 
 
 def decide(job: AgentJob | int, decision: str, note: str = "") -> AgentJob | None:

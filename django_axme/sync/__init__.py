@@ -7,6 +7,8 @@ network: callers fetch with the client and hand what they learned to these funct
 
 - :func:`ingest_intent`, :func:`record_intent_error` -- :mod:`django_axme.sync.intents`
 - :func:`ingest_events`, :class:`IngestResult` -- :mod:`django_axme.sync.events`
+- :func:`ingest_batch` (the events of many intents in one transaction, a fixed number of
+  queries; ``ingest_events`` is a batch of one) -- :mod:`django_axme.sync.batch`
 - :func:`ingest_thread`, :func:`record_decision`, :func:`decision_sent`,
   :func:`decision_failed`, :func:`decision_superseded` -- :mod:`django_axme.sync.approvals`
 - :func:`deliver_pending_signals` (recovery of signals a crash left undelivered) --
@@ -25,6 +27,7 @@ from django_axme.sync.approvals import (
     ingest_thread,
     record_decision,
 )
+from django_axme.sync.batch import ingest_batch
 from django_axme.sync.dispatch import deliver_pending_signals
 from django_axme.sync.events import IngestResult, Transition, ingest_events
 from django_axme.sync.intents import ingest_intent, record_intent_error
@@ -38,6 +41,7 @@ __all__ = [
     "decision_sent",
     "decision_superseded",
     "deliver_pending_signals",
+    "ingest_batch",
     "ingest_events",
     "ingest_intent",
     "ingest_thread",

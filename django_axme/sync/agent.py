@@ -3,8 +3,9 @@ the per-address listener cursor and lease.
 
 Guarantees:
 
-- **received once**: :func:`receive_inbound` mirrors an intent from the agent stream through
-  the existing writer (:func:`~django_axme.sync.ingest_intent` and
+- **received once**: :func:`receive_inbound` (one item; the listener uses its batched twin
+  :func:`django_axme.sync.agent_receive.receive_batch`) mirrors an intent from the agent
+  stream through the existing writer (:func:`~django_axme.sync.ingest_intent` and
   :func:`~django_axme.sync.ingest_events`), marks it ``direction="inbound"``, creates its
   :class:`~django_axme.models.AgentJob` and records ``intent_received`` exactly once per
   intent, and advances the listener's cursor, all in ONE transaction. A redelivery (same or
@@ -45,6 +46,7 @@ logger = logging.getLogger("django_axme.sync")
 __all__ = [
     "LeaseLost",
     "Received",
+    "claim_action",
     "claim_job",
     "claim_listener",
     "decide_job",
@@ -200,25 +202,14 @@ def claim_job(
         job = AgentJob.objects.select_for_update().filter(pk=job_pk).first()
         if job is None:
             return None
-        lease_live = job.lease_until is not None and job.lease_until > now
-        state = job.state
-        if state == AgentJobState.RESOLVED:
+        action = claim_action(job, token, now, force=force)
+        if action == "skip":
             return None
-        if state == AgentJobState.RESOLVING:
-            if lease_live and job.lease_token != token:
-                return None
+        if action == "resolve":
             job.lease_token, job.lease_until = token, now + timedelta(seconds=seconds)
             job.save(update_fields=["lease_token", "lease_until", "updated_at"])
             return job, None
-        if state == AgentJobState.FAILED and not force:
-            return None
-        if state == AgentJobState.RUNNING and lease_live and job.lease_token != token:
-            return None
-        if state == AgentJobState.WAITING and not force:
-            due = job.wake_at is not None and job.wake_at <= now
-            if not job.decision and not due:
-                return None
-        if state == AgentJobState.RUNNING:
+        if job.state == AgentJobState.RUNNING:
             # the previous attempt's worker died: close its run
             HandlerRun.objects.filter(job=job, finished_at__isnull=True).update(
                 outcome="lost", error="worker lost (lease expired)", finished_at=now
@@ -231,6 +222,27 @@ def claim_job(
             job=job, attempt=job.attempts, handler=job.handler, worker=worker[:255], started_at=now
         )
     return job, run
+
+
+def claim_action(job: AgentJob, token: str, now: datetime, *, force: bool = False) -> str:
+    """What claiming the (locked) ``job`` for ``token`` means: ``"skip"`` (resolved, failed,
+    still waiting, or another worker's live lease), ``"resolve"`` (the outcome is stored: only
+    re-send it) or ``"run"`` (run the handler, a new attempt)."""
+    lease_live = job.lease_until is not None and job.lease_until > now
+    state = job.state
+    if state == AgentJobState.RESOLVED:
+        return "skip"
+    if state == AgentJobState.RESOLVING:
+        return "skip" if lease_live and job.lease_token != token else "resolve"
+    if state == AgentJobState.FAILED and not force:
+        return "skip"
+    if state == AgentJobState.RUNNING and lease_live and job.lease_token != token:
+        return "skip"
+    if state == AgentJobState.WAITING and not force:
+        due = job.wake_at is not None and job.wake_at <= now
+        if not job.decision and not due:
+            return "skip"
+    return "run"
 
 
 def _close_run(run: HandlerRun, outcome: str, *, error: str = "", result: Any = None) -> None:

@@ -41,7 +41,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -71,7 +71,7 @@ __all__ = [
     "intent_waits_for_human",
     "live_decision",
     "record_decision",
-    "settle_after_intent_moved",
+    "settle_after_intents_moved",
     "thread_asks_for_human",
     "unsent_decisions",
 ]
@@ -267,14 +267,16 @@ def _settle_from_thread(approval: Approval, waiting: bool, shown: str | None) ->
         _close(approval)
 
 
-def settle_after_intent_moved(intent: Intent) -> None:
-    """Settle the intent's open approvals after a transition (called by the event writer).
+def settle_after_intents_moved(intents: Sequence[Intent]) -> None:
+    """Settle the open approvals of intents that just moved (called by the event writer).
 
-    Runs in the caller's transaction. Does nothing while the intent waits for a human.
+    Runs in the caller's transaction; one query finds the open approvals of all ``intents``.
+    Skips the intents that wait for a human.
     """
-    if intent_waits_for_human(intent):
+    moved = [i.pk for i in intents if not intent_waits_for_human(i)]
+    if not moved:
         return
-    for approval in Approval.objects.select_for_update().filter(intent=intent, status__in=_OPEN):
+    for approval in Approval.objects.select_for_update().filter(intent__in=moved, status__in=_OPEN):
         live = live_decision(approval)
         if live is None:
             _close(approval)

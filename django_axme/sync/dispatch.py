@@ -7,11 +7,13 @@ This is the only place that sends the public signals. How a signal travels:
    signal (one bulk insert per call). The row commits or rolls back with the change: a rolled
    back transaction (or savepoint) leaves no signal behind.
 2. **Delivered after commit.** A ``transaction.on_commit`` callback then delivers the pending
-   rows of the intents it touched (:func:`deliver_group`). Each delivery is **one
-   transaction**: the rows are claimed (``SELECT ... FOR UPDATE`` on PostgreSQL, the
-   ``IMMEDIATE`` write lock on SQLite) and deleted, then every receiver of every claimed signal
-   is called inside its own savepoint. The claim and whatever the receivers wrote to the
-   database commit together.
+   rows of the intents it touched, all of them in one pass (:func:`deliver_groups`: one
+   claim query and one delete for up to :data:`DELIVERY_BATCH` signals, whatever the number
+   of intents; should that pass fail, intent by intent with :func:`deliver_group`). Each
+   delivery is **one transaction**: the rows are claimed (``SELECT ... FOR UPDATE`` on
+   PostgreSQL, the ``IMMEDIATE`` write lock on SQLite) and deleted, then every receiver of
+   every claimed signal is called inside its own savepoint. The claim and whatever the
+   receivers wrote to the database commit together.
 3. **Recovered after a crash.** A process killed after the mirror commit but before the
    delivery commit leaves the rows (and rolls back any partial receiver writes);
    :func:`deliver_pending_signals` (run by the worker at start, by the periodic reconcile task
@@ -51,17 +53,20 @@ from functools import partial
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 
 from django_axme import signals
 from django_axme.models import Approval, ApprovalDecision, Intent, IntentEvent, PendingSignal
+from django_axme.sync.bulk import insert_returning
 
 logger = logging.getLogger("django_axme.signals")
 
 __all__ = [
     "Outgoing",
     "deliver_group",
+    "deliver_groups",
     "deliver_pending_signals",
     "queue_signals",
     "signal_name",
@@ -69,8 +74,8 @@ __all__ = [
 
 _NAMES: dict[int, str] = {id(getattr(signals, name)): name for name in signals.__all__}
 
-#: Rows claimed per delivery transaction (a larger backlog of one intent takes several).
-DELIVERY_BATCH = 200
+#: Rows claimed per delivery transaction (a larger backlog takes several).
+DELIVERY_BATCH = 5000
 
 #: ``("i", intent pk)`` for intent-linked signals, ``("a", approval pk)`` for approval signals
 #: of an approval whose intent is not mirrored. Signals of one key are delivered in order.
@@ -181,7 +186,7 @@ def queue_signals(items: Sequence[Outgoing]) -> None:
                 arguments=arguments,
             )
         )
-    PendingSignal.objects.bulk_create(rows)
+    insert_returning(PendingSignal, rows)
     cache: dict[int, Kwargs] = {
         row.pk: item.kwargs() for row, item in zip(rows, items, strict=True) if row.pk is not None
     }
@@ -199,6 +204,11 @@ def _unique_keys(pairs: Iterable[tuple[int | None, int | None]]) -> list[GroupKe
 
 
 def _deliver_after_commit(keys: list[GroupKey], cache: dict[int, Kwargs]) -> None:
+    try:
+        deliver_groups(keys, cache)
+        return
+    except Exception:
+        logger.exception("batched signal delivery failed; delivering intent by intent")
     for key in keys:
         try:
             deliver_group(key, cache)
@@ -211,26 +221,42 @@ def _deliver_after_commit(keys: list[GroupKey], cache: dict[int, Kwargs]) -> Non
             )
 
 
-def _group_filter(key: GroupKey) -> dict[str, Any]:
-    kind, pk = key
-    if kind == "i":
-        return {"intent_id": pk}
-    return {"intent__isnull": True, "approval_id": pk}
+def _groups_filter(keys: Iterable[GroupKey]) -> Q:
+    intents = [pk for kind, pk in keys if kind == "i"]
+    approvals = [pk for kind, pk in keys if kind == "a"]
+    condition = Q(intent_id__in=intents) if intents else Q(pk__in=[])
+    if approvals:
+        condition |= Q(intent__isnull=True, approval_id__in=approvals)
+    return condition
 
 
 def deliver_group(key: GroupKey, cache: dict[int, Kwargs] | None = None) -> int:
     """Deliver every pending signal of one intent (or intent-less approval), in order.
 
-    Each batch of up to :data:`DELIVERY_BATCH` rows is one transaction: claim (lock + delete)
-    the rows, call the receivers (each in a savepoint), commit. Rows another deliverer holds
-    are waited for and then skipped (already deleted). Returns the number delivered.
+    :func:`deliver_groups` for one key. Returns the number delivered.
     """
+    return deliver_groups([key], cache)
+
+
+def deliver_groups(keys: Sequence[GroupKey], cache: dict[int, Kwargs] | None = None) -> int:
+    """Deliver every pending signal of the given intents (or intent-less approvals): the
+    signals of each key in the order they were recorded, no order between keys.
+
+    Each batch of up to :data:`DELIVERY_BATCH` rows is one transaction: claim (one
+    ``SELECT ... FOR UPDATE`` in primary-key order, so concurrent deliverers lock in the same
+    order) and delete (one query) the rows, call the receivers (each in a savepoint), commit.
+    Rows another deliverer holds are waited for and then skipped (already deleted). Returns
+    the number delivered.
+    """
+    if not keys:
+        return 0
+    condition = _groups_filter(keys)
     delivered = 0
     while True:
         with transaction.atomic():
             rows = list(
                 PendingSignal.objects.select_for_update()
-                .filter(**_group_filter(key))
+                .filter(condition)
                 .order_by("pk")[:DELIVERY_BATCH]
             )
             if not rows:
@@ -320,8 +346,10 @@ def deliver_pending_signals(*, older_than_seconds: float = 0.0, limit: int = 10_
     Looks at up to ``limit`` rows recorded at least ``older_than_seconds`` ago and delivers,
     intent by intent (oldest first), every pending signal of those intents, exactly as the
     after-commit path does (see the module docstring). Safe to run at any time and in any
-    number of processes at once: a signal is claimed by one deliverer only. A failure while
-    delivering one intent's signals is logged and leaves them pending; the others go on.
+    number of processes at once: a signal is claimed by one deliverer only. The intents are
+    delivered together (:func:`deliver_groups`); should that fail, intent by intent, where a
+    failure while delivering one intent's signals is logged and leaves them pending while the
+    others go on.
     Call it outside a transaction (inside one, the deliveries commit only with it).
     """
     if older_than_seconds < 0:
@@ -334,6 +362,11 @@ def deliver_pending_signals(*, older_than_seconds: float = 0.0, limit: int = 10_
     )
     keys = _unique_keys(candidates)
     delivered = 0
+    try:
+        delivered = deliver_groups(keys)
+        keys = []
+    except Exception:
+        logger.exception("batched recovery of pending signals failed; intent by intent")
     for key in keys:
         try:
             delivered += deliver_group(key)

@@ -26,8 +26,10 @@ Rules (the same for every path that brings events: stream, poll, ``axme_sync``, 
 Concurrency: the intent row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL; the
 ``IMMEDIATE`` write lock on SQLite) before the stored seqs are read, so concurrent batches
 for one intent run one after the other and each sees what the previous one committed.
-Inserts additionally use ``ON CONFLICT DO NOTHING`` so that a writer that bypassed the lock
-can at worst make an insert a no-op, never raise ``IntegrityError``. Failure modes: a writer
+An event a writer that bypassed the lock stored meanwhile makes the insert fail; the writer
+then inserts one event per savepoint and counts that one as a duplicate, so such a writer
+never makes ``IntegrityError`` escape. The writing itself is done for many intents at once
+by :func:`django_axme.sync.batch.ingest_batch`. Failure modes: a writer
 that waits longer than the database lock timeout gets ``OperationalError`` (SQLite
 ``database is locked`` after the configured ``timeout``; PostgreSQL ``lock_timeout`` if set)
 and its whole batch rolls back, so it can simply be retried.
@@ -40,9 +42,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError
 from django.dispatch import Signal
-from django.utils import timezone
 
 from django_axme import signals
 from django_axme.models import (
@@ -51,8 +52,7 @@ from django_axme.models import (
     IntentEvent,
     IntentStatus,
 )
-from django_axme.sync.dispatch import Outgoing, queue_signals
-from django_axme.sync.intents import lock_intent
+from django_axme.sync.dispatch import Outgoing
 from django_axme.sync.remote import RemoteDataError, RemoteEvent, clip, parse_event, storable_id
 
 logger = logging.getLogger("django_axme.sync")
@@ -101,7 +101,7 @@ class IngestResult:
     created: bool = field(default=False)
 
 
-def _parse_batch(
+def parse_batch(
     raw_events: Iterable[Any], intent_id: str | None
 ) -> tuple[list[RemoteEvent], int, int]:
     """Well-formed events, unique by seq (first wins), ascending; plus skipped/duplicate counts."""
@@ -118,7 +118,7 @@ def _parse_batch(
     return [by_seq[s] for s in sorted(by_seq)], skipped, duplicates
 
 
-def _stub_type(events: list[RemoteEvent]) -> str:
+def stub_type(events: list[RemoteEvent]) -> str:
     for event in events:
         intent_type = event.details.get("intent_type")
         if isinstance(intent_type, str):
@@ -129,121 +129,37 @@ def _stub_type(events: list[RemoteEvent]) -> str:
 def ingest_events(intent: Intent | str, events: Iterable[Mapping[str, Any]]) -> IngestResult:
     """Store a batch of remote events of one intent and apply them (see the module docstring).
 
-    ``intent`` is a mirror row or a remote intent id; an id not mirrored yet gets a new row
-    (and ``intent_created``). Runs in one transaction (a savepoint inside an outer one);
-    signals are sent after the outermost commit. Idempotent: replaying any part of a history
-    stores nothing new and signals nothing.
+    A batch of one for :func:`django_axme.sync.batch.ingest_batch` (same queries, same
+    guarantees). ``intent`` is a mirror row or a remote intent id; an id not mirrored yet gets
+    a new row (and ``intent_created``). Runs in one transaction (a savepoint inside an outer
+    one); signals are sent after the outermost commit. Idempotent: replaying any part of a
+    history stores nothing new and signals nothing.
 
     Never raises for bad event data: what cannot be stored is cleaned, dropped or skipped
     (rules 6 and 7 above). Raises :class:`~django_axme.sync.remote.RemoteDataError` (an
     ``AxmeError``, nothing written) for a remote id that cannot be stored (blank, longer than
     64 characters, NUL...) and, as a last resort, when the database refuses the intent row
-    itself.
+    itself; ``Intent.DoesNotExist`` for a row that was deleted.
     """
-    raw_events = list(events)
     if not isinstance(intent, Intent) and storable_id(intent) is None:
         logger.warning("ingest_events: unusable remote intent id %.80r; nothing stored", intent)
         raise RemoteDataError(f"unusable remote intent id {clip(intent, 80)!r}")
-    hint = intent.intent_id if isinstance(intent, Intent) else intent
-    parsed, skipped, duplicates = _parse_batch(raw_events, hint)
-    try:
-        with transaction.atomic():
-            row, created = lock_intent(intent)
-            if created:
-                row.intent_type = _stub_type(parsed)
-            new_events, known, refused = _insert_new(row, parsed)
-            duplicates += known
-            skipped += refused
-            transitions, late = _apply(row, new_events)
-            row.last_heard_at = timezone.now()
-            row.save()
-            outgoing = [Outgoing(signals.intent_created, intent=row)] if created else []
-            queue_signals(outgoing + _signals_of(row, transitions) + _notable(row, new_events))
-            if transitions:
-                from django_axme.sync.approvals import settle_after_intent_moved
+    if isinstance(intent, Intent) and intent.pk is None:
+        raise ValueError("ingest_events() needs a saved Intent or a remote intent id")
+    from django_axme.sync.batch import ingest_batch
 
-                settle_after_intent_moved(row)
-    except DataError as exc:
-        logger.error(
-            "intent %s: the database refused the mirror row (%s); nothing stored", hint, exc
-        )
-        raise RemoteDataError(f"intent {hint}: the database refused the mirror row: {exc}") from exc
-    return IngestResult(
-        stored=len(new_events),
-        transitions=transitions,
-        intent=row,
-        duplicates=duplicates,
-        skipped=skipped,
-        late=late,
-        created=created,
-    )
-
-
-def _insert_new(row: Intent, parsed: list[RemoteEvent]) -> tuple[list[IntentEvent], int, int]:
-    """Insert the events not stored yet; return them as saved rows (ascending), the number of
-    already-stored ones and the number the database refused.
-
-    One bulk insert in a savepoint; if the database refuses it, one savepoint per event, so
-    that only the refused events are lost (each logged with the intent id and seq)."""
-    if not parsed:
-        return [], 0, 0
-    low, high = parsed[0].seq, parsed[-1].seq
-    stored = set(
-        IntentEvent.objects.filter(intent=row, seq__gte=low, seq__lte=high).values_list(
-            "seq", flat=True
-        )
-    )
-    fresh = [e for e in parsed if e.seq not in stored]
-    if not fresh:
-        return [], len(parsed), 0
-    refused = 0
-    try:
-        with transaction.atomic():
-            IntentEvent.objects.bulk_create(
-                [_event_row(row, e) for e in fresh], ignore_conflicts=True, batch_size=500
-            )
-    except _REFUSED as exc:
-        logger.warning(
-            "intent %s: the database refused a batch of %d event(s) (%s); storing them one by one",
-            row.intent_id,
-            len(fresh),
-            exc,
-        )
-        kept = []
-        for e in fresh:
-            try:
-                with transaction.atomic():
-                    IntentEvent.objects.bulk_create([_event_row(row, e)], ignore_conflicts=True)
-            except _REFUSED as one:
-                refused += 1
-                logger.error(
-                    "intent %s: event seq %s skipped: the database refused it (%s)",
-                    row.intent_id,
-                    e.seq,
-                    one,
-                )
-                continue
-            kept.append(e)
-        fresh = kept
-        if not fresh:
-            return [], len(parsed) - refused, refused
-    wanted = {e.seq for e in fresh}
-    saved = [
-        ev
-        for ev in IntentEvent.objects.filter(
-            intent=row, seq__gte=fresh[0].seq, seq__lte=fresh[-1].seq
-        ).order_by("seq")
-        if ev.seq in wanted
-    ]
-    return saved, len(parsed) - len(fresh) - refused, refused
+    results = ingest_batch([(intent, events)])
+    if not results:
+        raise Intent.DoesNotExist(f"intent row {getattr(intent, 'pk', intent)} does not exist")
+    return results[0]
 
 
 #: What the database (or the driver, while adapting a value) raises for a value it cannot
 #: store; lock timeouts and lost connections (``OperationalError``) are not among them.
-_REFUSED = (DataError, IntegrityError, ValueError, OverflowError, TypeError)
+REFUSED = (DataError, IntegrityError, ValueError, OverflowError, TypeError)
 
 
-def _event_row(row: Intent, e: RemoteEvent) -> IntentEvent:
+def event_row(row: Intent, e: RemoteEvent) -> IntentEvent:
     return IntentEvent(
         intent=row,
         seq=e.seq,
@@ -257,7 +173,7 @@ def _event_row(row: Intent, e: RemoteEvent) -> IntentEvent:
     )
 
 
-def _apply(row: Intent, new_events: list[IntentEvent]) -> tuple[list[Transition], int]:
+def apply_events(row: Intent, new_events: list[IntentEvent]) -> tuple[list[Transition], int]:
     """Move ``row`` forward through the new events with seq > last_seq (mutates ``row``)."""
     transitions: list[Transition] = []
     late = 0

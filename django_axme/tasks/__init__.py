@@ -14,7 +14,8 @@ unchanged, see :mod:`django_axme.celery`):
   and the worker-start signal delivery;
 - :mod:`~django_axme.tasks.webhooks`: ``process_webhook_delivery``,
   ``reprocess_webhook_deliveries``;
-- :mod:`django_axme.agent.tasks`: ``agent_listen``, ``run_agent_handler`` (the agent side).
+- :mod:`django_axme.agent.tasks`: ``agent_listen``, ``run_agent_handler``,
+  ``run_agent_handlers`` (the agent side).
 
 Retries, one rule: an error the client calls retryable (``AxmeError.retryable``: transport
 errors, 408, 429, 5xx other than 501/505, the statuses the client itself retries) is retried
@@ -28,7 +29,7 @@ recorded on the mirror (``Intent.last_error``, one shape:
 
 from __future__ import annotations
 
-from django_axme.agent.tasks import agent_listen, run_agent_handler
+from django_axme.agent.tasks import agent_listen, run_agent_handler, run_agent_handlers
 from django_axme.exceptions import IntentWaitError, IntentWaitTimeout, StalePolicyGenerationError
 from django_axme.services.errors import error_record  # noqa: F401 - former public helper
 from django_axme.tasks._common import backoff_seconds as _backoff_seconds  # noqa: F401
@@ -68,6 +69,7 @@ __all__ = [
     "resend_unsent_decisions",
     "retry_intent",
     "run_agent_handler",
+    "run_agent_handlers",
     "send_intent",
     "send_retry",
     "start_observing",

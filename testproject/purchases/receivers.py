@@ -42,7 +42,11 @@ DISPATCH_PREFIX = "purchases."
 
 def purchase_for_intent(intent: Any) -> PurchaseRequest | None:
     """The purchase request an intent belongs to (as its first intent or its fulfilment
-    intent), following retries back to the original."""
+    intent), following retries back to the original. An intent of a type this app never sends
+    (the receivers see every intent of the project) is not looked up."""
+    kind = getattr(intent, "intent_type", "")
+    if kind and kind not in _purchase_types():
+        return None
     seen: set[int] = set()
     while intent is not None and intent.pk not in seen:
         seen.add(intent.pk)
@@ -53,6 +57,10 @@ def purchase_for_intent(intent: Any) -> PurchaseRequest | None:
             return purchase
         intent = intent.retry_of
     return None
+
+
+def _purchase_types() -> set[str]:
+    return {str(purchases_setting("INTENT_TYPE")), str(purchases_setting("FULFIL_INTENT_TYPE"))}
 
 
 def is_fulfilment_intent(purchase: PurchaseRequest, intent: Any) -> bool:

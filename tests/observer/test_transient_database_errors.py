@@ -10,7 +10,7 @@ from django.db import IntegrityError, OperationalError
 
 from django_axme import signals, sync
 from django_axme.models import Intent
-from django_axme.sync import events as sync_events
+from django_axme.sync import batch as sync_batch
 from django_axme.tasks import observe_intent
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,7 +40,7 @@ def continuations(monkeypatch) -> list[dict[str, Any]]:
 def _fail_first_lock(monkeypatch, error: Exception) -> list[str]:
     """Make the writer's first row lock (inside its transaction) raise ``error``."""
     raised: list[str] = []
-    real = sync_events.lock_intent
+    real = sync_batch.lock_intents
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
         if not raised:
@@ -48,7 +48,7 @@ def _fail_first_lock(monkeypatch, error: Exception) -> list[str]:
             raise error
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sync_events, "lock_intent", flaky)
+    monkeypatch.setattr(sync_batch, "lock_intents", flaky)
     return raised
 
 
@@ -115,7 +115,7 @@ def test_multiplexed_slice_reads_again_what_it_could_not_ingest(fast_observer, m
     token = leases.new_token()
     assert leases.claim_leases([intent_id], token, seconds=30) == [intent_id]
     failures: list[int] = []
-    real = sync_events.lock_intent
+    real = sync_batch.lock_intents
 
     def locked_three_times(*args: Any, **kwargs: Any) -> Any:
         if len(failures) < 3:
@@ -123,7 +123,7 @@ def test_multiplexed_slice_reads_again_what_it_could_not_ingest(fast_observer, m
             raise OperationalError("database is locked")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sync_events, "lock_intent", locked_three_times)
+    monkeypatch.setattr(sync_batch, "lock_intents", locked_three_times)
 
     def run_slice() -> Any:
         return MultiplexedSlice(
