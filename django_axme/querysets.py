@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 if TYPE_CHECKING:  # pragma: no cover
-    from django_axme.models import Intent, SyncCursor  # noqa: F401 - named in the bases
+    from django_axme.models import ApprovalDecision, Intent, SyncCursor  # noqa: F401
 
 __all__ = ["IntentQuerySet", "SyncCursorQuerySet"]
 
@@ -94,3 +94,17 @@ class SyncCursorQuerySet(models.QuerySet["SyncCursor"]):
         """The stored value of the named cursor, or ``None`` (absent or empty)."""
         value = self.filter(name=name).values_list("value", flat=True).first()
         return value or None
+
+
+def unsent_decisions(older_than_seconds: float, limit: int = 100) -> list[ApprovalDecision]:
+    """Decisions still ``recorded`` at least ``older_than_seconds`` after they were recorded,
+    oldest first (with their approvals): a crash or an unexpected error came between recording
+    and sending them. The reconcile sweep resends them with their own idempotency key."""
+    from django_axme.models import ApprovalDecision, DecisionState
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return list(
+        ApprovalDecision.objects.filter(state=DecisionState.RECORDED, created_at__lte=cutoff)
+        .select_related("approval", "user")
+        .order_by("created_at", "pk")[:limit]
+    )

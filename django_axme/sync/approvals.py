@@ -15,9 +15,10 @@ Life of a decision (one live decision per approval, enforced by the database):
     and the approval ``sent``; ``decision_failed`` -> ``failed`` (a new decision may be
     recorded); ``decision_superseded`` (someone decided first, e.g. a 409) -> ``superseded`` and
     the approval ``closed``. A decision left ``recorded`` (a crash between recording and
-    sending) is found by :func:`unsent_decisions` and resent by the reconcile sweep with its
-    own idempotency key; the answer moves it on as above (a gateway that already took it
-    answers the repeat as the first time; one whose thread has moved on answers 409).
+    sending) is found by :func:`django_axme.querysets.unsent_decisions` and resent by the
+    reconcile sweep with its own idempotency key; the answer moves it on as above (a gateway
+    that already took it answers the repeat as the first time; one whose thread has moved on
+    answers 409).
 
 When is a decision confirmed?
     A ``sent`` decision is confirmed (decision ``confirmed``; approval ``approved`` or
@@ -42,7 +43,6 @@ import logging
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 from django.db import DataError, IntegrityError, transaction
@@ -73,7 +73,6 @@ __all__ = [
     "record_decision",
     "settle_after_intents_moved",
     "thread_asks_for_human",
-    "unsent_decisions",
 ]
 
 _OPEN = (ApprovalStatus.PENDING, ApprovalStatus.SENT)
@@ -470,19 +469,6 @@ def decision_failed(decision: ApprovalDecision, error: str) -> ApprovalDecision:
                 approval.status = ApprovalStatus.PENDING
                 approval.save(update_fields=["status", "updated_at"])
     return row
-
-
-def unsent_decisions(older_than_seconds: float, limit: int = 100) -> list[ApprovalDecision]:
-    """Decisions still ``recorded`` at least ``older_than_seconds`` after they were recorded,
-    oldest first (with their approvals): a crash or an unexpected error came between recording
-    and sending them. The reconcile sweep resends them with their own idempotency key.
-    Reads only."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    return list(
-        ApprovalDecision.objects.filter(state=DecisionState.RECORDED, created_at__lte=cutoff)
-        .select_related("approval", "user")
-        .order_by("created_at", "pk")[:limit]
-    )
 
 
 def decision_superseded(decision: ApprovalDecision, detail: str) -> ApprovalDecision:

@@ -108,8 +108,8 @@ def resend_unsent_decisions(*, older_than_seconds: float = 300.0, limit: int = 1
     go on.
     """
     from django_axme.models import DecisionState
+    from django_axme.querysets import unsent_decisions
     from django_axme.services.decisions import send_decision
-    from django_axme.sync.approvals import unsent_decisions
 
     answered = 0
     for record in unsent_decisions(older_than_seconds, limit):
