@@ -139,6 +139,9 @@ def web_server(threads: int) -> Any:
 
     class PoolServer(ThreadingMixIn, WSGIServer):
         daemon_threads = True
+        # gunicorn's default listen backlog; socketserver's 5 drops connections in a burst
+        # and the client's SYN is retried after 1 s, which is the server's doing, not ours.
+        request_queue_size = 2048
         pool: ThreadPoolExecutor | None = None
 
         def process_request(self, request: Any, client_address: Any) -> None:
