@@ -222,10 +222,11 @@ def _write(work: list[_Item]) -> list[IngestResult]:
                     created=pk in created,
                 )
             )
+        changed = sorted({name for diff in changes.values() for name in diff})
         update_rows(
             Intent,
-            changes,
-            pks=list(items_of),
+            [rows[pk] for pk in items_of],
+            changed,
             constants={"last_heard_at": now, "updated_at": now},
         )
         queue_signals(outgoing)
