@@ -28,6 +28,7 @@ __all__ = [
     "RefreshedIntent",
     "ingest_inbox_thread",
     "refresh_intent",
+    "refresh_intents",
     "refresh_thread",
 ]
 
@@ -90,6 +91,74 @@ def refresh_intent(client: Any, intent_id: str, *, since: int | None = None) -> 
             break
         since = top
     return RefreshedIntent(row, stored, transitions)
+
+
+def refresh_intents(
+    client: Any, intent_ids: Iterable[str], *, since: Mapping[str, int] | None = None
+) -> dict[str, RefreshedIntent | Exception]:
+    """:func:`refresh_intent` for many intents, their events written in one batch.
+
+    Per intent: the snapshot and the first page of events after its cursor (``since[id]``,
+    else the mirror's ``last_seq``) are read and the snapshot is mirrored; then the first pages
+    of all of them go to the writer in one :func:`django_axme.sync.ingest_batch` call (one
+    transaction, a fixed number of queries); an intent whose answer says ``has_more`` reads
+    its further pages with :func:`refresh_intent`. Returns, per id, what was done or the
+    exception met (a client error, or a database error while writing its snapshot): one
+    intent's failure costs no other. A failure of the batch write itself is raised (nothing of
+    it was stored; the cursors did not move, so a retry reads the same events again).
+    """
+    ids = list(dict.fromkeys(i for i in intent_ids if i))
+    cursors = dict(since or {})
+    missing = [i for i in ids if i not in cursors]
+    if missing:
+        for remote_id, seq in Intent.objects.filter(intent_id__in=missing).values_list(
+            "intent_id", "last_seq"
+        ):
+            cursors[remote_id or ""] = seq
+    out: dict[str, RefreshedIntent | Exception] = {}
+    rows: dict[str, Intent] = {}
+    pages: dict[str, list[Any]] = {}
+    more: list[str] = []
+    for intent_id in ids:
+        try:
+            rows[intent_id] = sync.ingest_intent(client.get_intent(intent_id))
+            answer = client.list_intent_events(intent_id, since=cursors.get(intent_id) or None)
+        except Exception as exc:  # reported per intent; the others go on
+            out[intent_id] = exc
+            continue
+        events = answer.get("events") if isinstance(answer, Mapping) else None
+        if not isinstance(events, list):
+            logger.warning("intent %s: events answer without an 'events' list", intent_id)
+            events = []
+        pages[intent_id] = events
+        top = max(_valid_seqs(events), default=0)
+        if answer.get("has_more") and top > (cursors.get(intent_id) or 0):
+            more.append(intent_id)
+            cursors[intent_id] = top
+    written = {
+        r.intent.intent_id: r
+        for r in sync.ingest_batch((rows[i], e) for i, e in pages.items() if e)
+    }
+    for intent_id in pages:
+        result = written.get(intent_id)
+        out[intent_id] = (
+            RefreshedIntent(result.intent, result.stored, len(result.transitions))
+            if result is not None
+            else RefreshedIntent(rows[intent_id], 0, 0)
+        )
+    for intent_id in more:
+        first = out[intent_id]
+        if not isinstance(first, RefreshedIntent):
+            continue
+        try:
+            rest = refresh_intent(client, intent_id, since=cursors[intent_id])
+        except Exception as exc:
+            out[intent_id] = exc
+            continue
+        out[intent_id] = RefreshedIntent(
+            rest.intent, first.stored + rest.stored, first.transitions + rest.transitions
+        )
+    return out
 
 
 def _mirror_disagrees(intent: Intent, thread: Mapping[str, Any]) -> bool:

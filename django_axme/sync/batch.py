@@ -41,6 +41,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from django_axme import signals
+from django_axme.exceptions import AxmeError
 from django_axme.models import Intent, IntentEvent
 from django_axme.sync import events as _events
 from django_axme.sync.bulk import insert_returning, update_rows
@@ -67,8 +68,9 @@ BatchItem = tuple["Intent | str", Iterable[Mapping[str, Any]]]
 _STATE_FIELDS = ("last_seq", "status", "waiting_reason", "result", "error", "intent_type")
 
 
-class _Refused(Exception):
-    """The fast attempt met a row the database refused: make a careful attempt."""
+class _Refused(AxmeError):
+    """The fast attempt met a row the database refused: make a careful attempt (internal,
+    never raised out of :func:`ingest_batch`)."""
 
 
 def _insert_or_retry(model: Any, objs: list[Any]) -> None:
