@@ -27,6 +27,7 @@ __all__ = [
     "MAX_EVENT_PAGES",
     "RefreshedIntent",
     "ingest_inbox_thread",
+    "ingest_inbox_threads",
     "refresh_intent",
     "refresh_intents",
     "refresh_thread",
@@ -188,26 +189,46 @@ def ingest_inbox_thread(client: Any, thread: Mapping[str, Any]) -> Approval | No
     loses nothing. A thread whose ``intent_id`` cannot be stored (see
     :func:`django_axme.sync.ingest_thread`) costs no call either.
     """
-    intent_id = storable_id(thread.get("intent_id")) if isinstance(thread, Mapping) else None
-    if intent_id is not None:
-        intent = Intent.objects.filter(intent_id=intent_id).first()
-        if intent is None:
-            stale = thread_asks_for_human(thread)
-        else:
-            stale = not intent.is_terminal and _mirror_disagrees(intent, thread)
-        if stale:
-            try:
-                refresh_intent(client, intent_id, since=intent.last_seq if intent else 0)
-            except AxmeAPIError as exc:
-                if not _unreadable(exc):
-                    raise
+    return ingest_inbox_threads(client, [thread])[0]
+
+
+def ingest_inbox_threads(client: Any, threads: list[Mapping[str, Any]]) -> list[Approval | None]:
+    """:func:`ingest_inbox_thread` for a page of threads: the intents of the threads that are
+    newer than the mirror are read first, their events written in one batch
+    (:func:`refresh_intents`), then each thread is mirrored. Same rules and errors as
+    :func:`ingest_inbox_thread` (a client error other than 404/403 is raised before any
+    thread of the page is written). Returns the approvals, in the order of ``threads``.
+    """
+    wanted: dict[str, list[Mapping[str, Any]]] = {}
+    for thread in threads:
+        intent_id = storable_id(thread.get("intent_id")) if isinstance(thread, Mapping) else None
+        if intent_id is not None:
+            wanted.setdefault(intent_id, []).append(thread)
+    mirrored = {i.intent_id: i for i in Intent.objects.filter(intent_id__in=list(wanted))}
+    stale: dict[str, int] = {}
+    for intent_id, its_threads in wanted.items():
+        intent = mirrored.get(intent_id)
+        for thread in its_threads:
+            if intent is None:
+                behind = thread_asks_for_human(thread)
+            else:
+                behind = not intent.is_terminal and _mirror_disagrees(intent, thread)
+            if behind:
+                stale[intent_id] = intent.last_seq if intent else 0
+    if stale:
+        for intent_id, outcome in refresh_intents(client, list(stale), since=stale).items():
+            if not isinstance(outcome, Exception):
+                continue
+            if not isinstance(outcome, AxmeAPIError) or not _unreadable(outcome):
+                raise outcome
+            for thread in wanted[intent_id]:
                 logger.warning(
                     "inbox thread %s: the gateway does not show its intent %s (%s)",
                     thread.get("thread_id"),
                     intent_id,
-                    exc,
+                    outcome,
                 )
-    return sync.ingest_thread(thread)
+    return [sync.ingest_thread(thread) for thread in threads]
 
 
 def refresh_thread(client: Any, approval: Approval) -> Approval | None:
