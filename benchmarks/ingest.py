@@ -16,7 +16,10 @@ Modes, each measured ``--rounds`` times on fresh intents (medians printed), same
   (``--per-event-events`` events, fewer because it is slow).
 
 Every event is a status transition (IN_PROGRESS and WAITING alternate), so each writer mode
-also records and delivers its signals to the test project's receivers. Targets (issue 14):
+also records its signals in the outbox and delivers them after commit. By default no receiver
+is connected (the writer's own cost: the test project's receivers are disconnected);
+``--with-receivers`` keeps the test project's receivers (one query each per status change,
+in its own savepoint), which is the application's cost on top. Targets (issue 14):
 ``batch`` >= 30% of ``raw``; ``per-event`` >= 2x the rate measured on the code before the
 batched writer (run this script's ``--modes raw,per-intent,per-event`` on a checkout of it).
 """
@@ -115,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-event-events", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--with-receivers", action="store_true")
     args = parser.parse_args(argv)
     modes = [m for m in args.modes.split(",") if m]
     unknown = set(modes) - set(MODES)
@@ -134,7 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     logging.getLogger("django_axme").setLevel(logging.WARNING)
     call_command("migrate", verbosity=0)
-    print(f"database: {connection.vendor}; code: {REPO}")
+    if not args.with_receivers:
+        from django_axme import signals
+
+        for name in signals.__all__:
+            signal = getattr(signals, name)
+            signal.receivers = []
+            signal.sender_receivers_cache.clear()
+    receivers = "test project's" if args.with_receivers else "none"
+    print(f"database: {connection.vendor}; code: {REPO}; receivers: {receivers}")
     rates: dict[str, list[float]] = {m: [] for m in modes}
     for _ in range(args.rounds):
         for mode in modes:  # interleaved, so every mode sees the same machine noise

@@ -166,8 +166,11 @@ def main() -> None:
             "AXME_API_KEY": API_KEY,
         }
     )
+    # OBSERVER_BATCH_SIZE is capped at 2,000 intents per observe_many task: more intents are
+    # several tasks, each one worker thread (see the worker's -c below).
+    batch_size = min(args.intents, 2000)
     axme_overrides = {
-        "OBSERVER_BATCH_SIZE": args.intents,
+        "OBSERVER_BATCH_SIZE": batch_size,
         "OBSERVE_WINDOW_SECONDS": args.window,
         "OBSERVER_LEASE_SECONDS": max(90, 3 * args.window),
     }
@@ -232,7 +235,8 @@ def main() -> None:
     worker = subprocess.Popen(
         [
             sys.executable, "-m", "celery", "-A", "testproject", "worker",
-            "-P", "threads", "-c", "4", "--loglevel", "WARNING",
+            "-P", "threads", "-c", str(max(4, -(-args.intents // 2000) + 1)),
+            "--loglevel", "WARNING",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ],
         cwd=TESTPROJECT, env=env, stdout=log, stderr=subprocess.STDOUT,

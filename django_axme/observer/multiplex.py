@@ -8,11 +8,13 @@ intents, so one task holds them all:
   touch the database; they block in ``recv`` and cost a socket and a small stack each. The
   first window of each reader has a random length, so that the reconnections at window ends
   are spread over time instead of a thousand at once;
-- a few **writer threads** (one on SQLite, whose writers serialise anyway) drain the queues in
-  small batches and ingest each intent's events through ``sync.ingest_events`` (one
-  transaction per intent and batch; signals right after its commit). Intents are sharded over
-  the writers, so one intent's events are always ingested by one thread, in order; each
-  writer holds one database connection while its slice runs;
+- a few **writer threads** (one on SQLite, whose writers serialise anyway) drain the queues:
+  each collects what arrived across all its streams for ``batch_wait`` (a few milliseconds,
+  up to ``max_batch`` events) and writes it with one ``sync.ingest_batch`` call (one
+  transaction and a fixed number of queries whatever the number of intents; signals in one
+  delivery pass after its commit). Intents are sharded over the writers, so one intent's
+  events are always ingested by one thread, in order; each writer holds one database
+  connection while its slice runs;
 - the **task's thread** renews every lease the slice holds with one UPDATE every third of the
   lease, and stops the readers of leases that were lost.
 
@@ -302,36 +304,38 @@ class _Writer(threading.Thread):
             connection.close()
 
     def _ingest(self, batch: list[Event]) -> None:
-        """One ``sync.ingest_events`` call (one transaction, signals after its commit) per
-        intent in the batch, in first-arrival order."""
+        """One ``sync.ingest_batch`` call for everything the batch holds, across intents (one
+        transaction, a fixed number of queries, signals in one delivery pass after commit)."""
         from django_axme import sync
 
         groups: dict[str, list[Mapping[str, Any]]] = {}
         for intent_id, event in batch:
-            groups.setdefault(intent_id, []).append(event)
-        for intent_id, events in groups.items():
-            if intent_id in self.rewound:
-                continue  # after a gap: the next slice's new reader reads them again
-            for attempt in range(3):
-                try:
-                    sync.ingest_events(intent_id, events)
-                    self.events += len(events)
-                    self.calls += 1
-                    break
-                except Exception:
-                    if attempt == 2:
-                        # e.g. "database is locked" three times: never skip events (the
-                        # cursor would jump over them); read them again in the next slice.
-                        logger.exception(
-                            "intent %s: could not ingest %d event(s); the next slice re-reads "
-                            "them from the stored cursor",
-                            intent_id,
-                            len(events),
-                        )
-                        self.rewound.add(intent_id)
-                        self.slice.pool.rewind(intent_id)
-                    else:
-                        time.sleep(0.1 * (attempt + 1))
+            if intent_id not in self.rewound:  # after a gap: the next slice reads them again
+                groups.setdefault(intent_id, []).append(event)
+        if not groups:
+            return
+        for attempt in range(3):
+            try:
+                sync.ingest_batch(groups.items())
+                self.events += sum(len(e) for e in groups.values())
+                self.calls += 1
+                return
+            except Exception:
+                if attempt < 2:
+                    time.sleep(0.1 * (attempt + 1))
+                    continue
+                # e.g. "database is locked" three times: never skip events (the cursors would
+                # jump over them); the next slice reads them again from the stored cursors.
+                logger.exception(
+                    "could not ingest %d event(s) of %d intent(s) (first %s); the next slice "
+                    "re-reads them from the stored cursors",
+                    sum(len(e) for e in groups.values()),
+                    len(groups),
+                    next(iter(groups)),
+                )
+                for intent_id in groups:
+                    self.rewound.add(intent_id)
+                    self.slice.pool.rewind(intent_id)
 
 
 class MultiplexedSlice:
@@ -353,7 +357,7 @@ class MultiplexedSlice:
         window_seconds: int,
         lease_seconds: float,
         writers: int = 1,
-        max_batch: int = 200,
+        max_batch: int = 1000,
         batch_wait: float = 0.02,
     ) -> None:
         self.intent_ids = list(dict.fromkeys(intent_ids))

@@ -55,15 +55,15 @@ def sync_inbox(
 ) -> InboxSync:
     """Pull each owner's inbox changes after its stored cursor and mirror the threads.
 
-    ``owner_agents`` defaults to :func:`inbox_owners`. Each thread goes through
-    :func:`django_axme.services.refresh.ingest_inbox_thread` (which reads the thread's intent
-    first when the thread is newer than the mirror). The cursor is stored per owner
-    (:func:`inbox_cursor_name`) after each page is ingested, so a crash re-reads at most one
-    page, which ingestion ignores (idempotent). Malformed pages and change items are logged
-    and skipped. Raises the client's errors (the caller decides whether to retry: what was
-    stored before stays stored).
+    ``owner_agents`` defaults to :func:`inbox_owners`. Each page goes through
+    :func:`django_axme.services.refresh.ingest_inbox_threads` (which first reads the intents
+    of the threads newer than the mirror, their events written in one batch). The cursor is
+    stored per owner (:func:`inbox_cursor_name`) after each page is ingested, so a crash
+    re-reads at most one page, which ingestion ignores (idempotent). Malformed pages and
+    change items are logged and skipped. Raises the client's errors (the caller decides
+    whether to retry: what was stored before stays stored).
     """
-    from django_axme.services.refresh import ingest_inbox_thread
+    from django_axme.services.refresh import ingest_inbox_threads
     from django_axme.sync import leases
 
     owners = list(inbox_owners() if owner_agents is None else owner_agents)
@@ -79,16 +79,19 @@ def sync_inbox(
                 logger.warning("sync_inbox: %s: malformed changes page skipped", owner)
                 break
             last_cursor = None
+            threads = []
             for change in changes:
                 thread = change.get("thread") if isinstance(change, Mapping) else None
                 if not isinstance(thread, Mapping):
                     logger.warning("sync_inbox: %s: malformed change skipped: %r", owner, change)
                     continue
-                if ingest_inbox_thread(client, thread) is not None:
-                    result.approvals[owner] += 1
-                result.threads[owner] += 1
+                threads.append(thread)
                 if isinstance(change.get("cursor"), str):
                     last_cursor = change["cursor"]
+            for approval in ingest_inbox_threads(client, threads):
+                if approval is not None:
+                    result.approvals[owner] += 1
+                result.threads[owner] += 1
             next_cursor = page.get("next_cursor") or last_cursor
             if isinstance(next_cursor, str) and next_cursor and next_cursor != cursor:
                 leases.save_sync_cursor(name, next_cursor)

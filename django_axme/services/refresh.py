@@ -27,7 +27,9 @@ __all__ = [
     "MAX_EVENT_PAGES",
     "RefreshedIntent",
     "ingest_inbox_thread",
+    "ingest_inbox_threads",
     "refresh_intent",
+    "refresh_intents",
     "refresh_thread",
 ]
 
@@ -92,6 +94,74 @@ def refresh_intent(client: Any, intent_id: str, *, since: int | None = None) -> 
     return RefreshedIntent(row, stored, transitions)
 
 
+def refresh_intents(
+    client: Any, intent_ids: Iterable[str], *, since: Mapping[str, int] | None = None
+) -> dict[str, RefreshedIntent | Exception]:
+    """:func:`refresh_intent` for many intents, their events written in one batch.
+
+    Per intent: the snapshot and the first page of events after its cursor (``since[id]``,
+    else the mirror's ``last_seq``) are read and the snapshot is mirrored; then the first pages
+    of all of them go to the writer in one :func:`django_axme.sync.ingest_batch` call (one
+    transaction, a fixed number of queries); an intent whose answer says ``has_more`` reads
+    its further pages with :func:`refresh_intent`. Returns, per id, what was done or the
+    exception met (a client error, or a database error while writing its snapshot): one
+    intent's failure costs no other. A failure of the batch write itself is raised (nothing of
+    it was stored; the cursors did not move, so a retry reads the same events again).
+    """
+    ids = list(dict.fromkeys(i for i in intent_ids if i))
+    cursors = dict(since or {})
+    missing = [i for i in ids if i not in cursors]
+    if missing:
+        for remote_id, seq in Intent.objects.filter(intent_id__in=missing).values_list(
+            "intent_id", "last_seq"
+        ):
+            cursors[remote_id or ""] = seq
+    out: dict[str, RefreshedIntent | Exception] = {}
+    rows: dict[str, Intent] = {}
+    pages: dict[str, list[Any]] = {}
+    more: list[str] = []
+    for intent_id in ids:
+        try:
+            rows[intent_id] = sync.ingest_intent(client.get_intent(intent_id))
+            answer = client.list_intent_events(intent_id, since=cursors.get(intent_id) or None)
+        except Exception as exc:  # reported per intent; the others go on
+            out[intent_id] = exc
+            continue
+        events = answer.get("events") if isinstance(answer, Mapping) else None
+        if not isinstance(events, list):
+            logger.warning("intent %s: events answer without an 'events' list", intent_id)
+            events = []
+        pages[intent_id] = events
+        top = max(_valid_seqs(events), default=0)
+        if answer.get("has_more") and top > (cursors.get(intent_id) or 0):
+            more.append(intent_id)
+            cursors[intent_id] = top
+    written = {
+        r.intent.intent_id: r
+        for r in sync.ingest_batch((rows[i], e) for i, e in pages.items() if e)
+    }
+    for intent_id in pages:
+        result = written.get(intent_id)
+        out[intent_id] = (
+            RefreshedIntent(result.intent, result.stored, len(result.transitions))
+            if result is not None
+            else RefreshedIntent(rows[intent_id], 0, 0)
+        )
+    for intent_id in more:
+        first = out[intent_id]
+        if not isinstance(first, RefreshedIntent):
+            continue
+        try:
+            rest = refresh_intent(client, intent_id, since=cursors[intent_id])
+        except Exception as exc:
+            out[intent_id] = exc
+            continue
+        out[intent_id] = RefreshedIntent(
+            rest.intent, first.stored + rest.stored, first.transitions + rest.transitions
+        )
+    return out
+
+
 def _mirror_disagrees(intent: Intent, thread: Mapping[str, Any]) -> bool:
     return intent_waits_for_human(intent) != thread_asks_for_human(thread)
 
@@ -119,26 +189,46 @@ def ingest_inbox_thread(client: Any, thread: Mapping[str, Any]) -> Approval | No
     loses nothing. A thread whose ``intent_id`` cannot be stored (see
     :func:`django_axme.sync.ingest_thread`) costs no call either.
     """
-    intent_id = storable_id(thread.get("intent_id")) if isinstance(thread, Mapping) else None
-    if intent_id is not None:
-        intent = Intent.objects.filter(intent_id=intent_id).first()
-        if intent is None:
-            stale = thread_asks_for_human(thread)
-        else:
-            stale = not intent.is_terminal and _mirror_disagrees(intent, thread)
-        if stale:
-            try:
-                refresh_intent(client, intent_id, since=intent.last_seq if intent else 0)
-            except AxmeAPIError as exc:
-                if not _unreadable(exc):
-                    raise
+    return ingest_inbox_threads(client, [thread])[0]
+
+
+def ingest_inbox_threads(client: Any, threads: list[Mapping[str, Any]]) -> list[Approval | None]:
+    """:func:`ingest_inbox_thread` for a page of threads: the intents of the threads that are
+    newer than the mirror are read first, their events written in one batch
+    (:func:`refresh_intents`), then each thread is mirrored. Same rules and errors as
+    :func:`ingest_inbox_thread` (a client error other than 404/403 is raised before any
+    thread of the page is written). Returns the approvals, in the order of ``threads``.
+    """
+    wanted: dict[str, list[Mapping[str, Any]]] = {}
+    for thread in threads:
+        intent_id = storable_id(thread.get("intent_id")) if isinstance(thread, Mapping) else None
+        if intent_id is not None:
+            wanted.setdefault(intent_id, []).append(thread)
+    mirrored = {i.intent_id: i for i in Intent.objects.filter(intent_id__in=list(wanted))}
+    stale: dict[str, int] = {}
+    for intent_id, its_threads in wanted.items():
+        intent = mirrored.get(intent_id)
+        for thread in its_threads:
+            if intent is None:
+                behind = thread_asks_for_human(thread)
+            else:
+                behind = not intent.is_terminal and _mirror_disagrees(intent, thread)
+            if behind:
+                stale[intent_id] = intent.last_seq if intent else 0
+    if stale:
+        for intent_id, outcome in refresh_intents(client, list(stale), since=stale).items():
+            if not isinstance(outcome, Exception):
+                continue
+            if not isinstance(outcome, AxmeAPIError) or not _unreadable(outcome):
+                raise outcome
+            for thread in wanted[intent_id]:
                 logger.warning(
                     "inbox thread %s: the gateway does not show its intent %s (%s)",
                     thread.get("thread_id"),
                     intent_id,
-                    exc,
+                    outcome,
                 )
-    return sync.ingest_thread(thread)
+    return [sync.ingest_thread(thread) for thread in threads]
 
 
 def refresh_thread(client: Any, approval: Approval) -> Approval | None:

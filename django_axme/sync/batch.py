@@ -41,6 +41,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from django_axme import signals
+from django_axme.exceptions import AxmeError
 from django_axme.models import Intent, IntentEvent
 from django_axme.sync import events as _events
 from django_axme.sync.bulk import insert_returning, update_rows
@@ -65,6 +66,18 @@ BatchItem = tuple["Intent | str", Iterable[Mapping[str, Any]]]
 
 #: The intent columns the writer may change (besides ``last_heard_at``/``updated_at``).
 _STATE_FIELDS = ("last_seq", "status", "waiting_reason", "result", "error", "intent_type")
+
+
+class _Refused(AxmeError):
+    """The fast attempt met a row the database refused: make a careful attempt (internal,
+    never raised out of :func:`ingest_batch`)."""
+
+
+def _insert_or_retry(model: Any, objs: list[Any]) -> None:
+    try:
+        insert_returning(model, objs)
+    except REFUSED as exc:
+        raise _Refused(str(exc)) from exc
 
 
 @dataclass
@@ -93,8 +106,12 @@ def ingest_batch(items: Iterable[BatchItem]) -> list[IngestResult]:
     work = _prepare(items)
     if not work:
         return []
+    try:  # the fast attempt: no savepoint around the inserts
+        return _write(work, careful=False)
+    except _Refused:
+        pass  # rolled back as a whole; the careful attempt below isolates the refusal
     try:
-        return _write(work)
+        return _write(work, careful=True)
     except DataError as exc:
         if len(work) == 1:
             hint = work[0].hint
@@ -107,7 +124,7 @@ def ingest_batch(items: Iterable[BatchItem]) -> list[IngestResult]:
     results: list[IngestResult] = []
     for one in work:
         try:
-            results.extend(_write([one]))
+            results.extend(_write([one], careful=True))
         except DataError as exc:
             logger.error(
                 "intent %s: the database refused the mirror row (%s); its events were not "
@@ -141,7 +158,9 @@ def _prepare(items: Iterable[BatchItem]) -> list[_Item]:
     return list(merged.values())
 
 
-def lock_intents(work: list[_Item]) -> tuple[dict[int, Intent], set[int], dict[int, list[_Item]]]:
+def lock_intents(
+    work: list[_Item], careful: bool = True
+) -> tuple[dict[int, Intent], set[int], dict[int, list[_Item]]]:
     """Lock (and create if needed) the mirror rows of ``work``: one ``SELECT ... FOR UPDATE``
     and one insert. Returns rows by pk, the pks created now, and the items of each pk."""
     pks = [i.target.pk for i in work if isinstance(i.target, Intent)]
@@ -159,8 +178,11 @@ def lock_intents(work: list[_Item]) -> tuple[dict[int, Intent], set[int], dict[i
         parsed_of = {i.target: i.parsed for i in work if isinstance(i.target, str)}
         stubs = [Intent(intent_id=i, intent_type=stub_type(parsed_of[i])) for i in missing]
         try:
-            with transaction.atomic():
-                insert_returning(Intent, stubs)
+            if careful:
+                with transaction.atomic():
+                    insert_returning(Intent, stubs)
+            else:
+                _insert_or_retry(Intent, stubs)
         except IntegrityError:  # another writer mirrored some of them meanwhile
             stubs = []
             for remote_id in missing:
@@ -186,12 +208,15 @@ def lock_intents(work: list[_Item]) -> tuple[dict[int, Intent], set[int], dict[i
     return rows, created, items_of
 
 
-def _write(work: list[_Item]) -> list[IngestResult]:
+def _write(work: list[_Item], *, careful: bool) -> list[IngestResult]:
+    """One attempt. ``careful=False``: the inserts run without savepoints, so anything the
+    database refuses rolls the attempt back (the caller then makes a careful one, in which a
+    refused event or a concurrently mirrored intent costs only itself)."""
     with transaction.atomic():
-        rows, created, items_of = lock_intents(work)
-        events_of = _merge_items(rows, items_of)
+        rows, created, items_of = lock_intents(work, careful)
+        events_of, merged_duplicates = _merge_items(items_of)
         stored = _stored_seqs(rows, events_of)
-        fresh, counts = _insert_events(rows, events_of, stored)
+        fresh, counts = _insert_events(rows, events_of, stored, careful)
         now = timezone.now()
         results: list[IngestResult] = []
         outgoing: list[Outgoing] = []
@@ -217,16 +242,17 @@ def _write(work: list[_Item]) -> list[IngestResult]:
                     stored=len(fresh.get(pk, [])),
                     transitions=transitions,
                     intent=row,
-                    duplicates=sum(i.duplicates for i in items) + known,
+                    duplicates=sum(i.duplicates for i in items) + known + merged_duplicates[pk],
                     skipped=sum(i.skipped for i in items) + refused,
                     late=late,
                     created=pk in created,
                 )
             )
+        changed = sorted({name for diff in changes.values() for name in diff})
         update_rows(
             Intent,
-            changes,
-            pks=list(items_of),
+            [rows[pk] for pk in items_of],
+            changed,
             constants={"last_heard_at": now, "updated_at": now},
         )
         queue_signals(outgoing)
@@ -238,12 +264,15 @@ def _write(work: list[_Item]) -> list[IngestResult]:
 
 
 def _merge_items(
-    rows: dict[int, Intent], items_of: dict[int, list[_Item]]
-) -> dict[int, list[RemoteEvent]]:
+    items_of: dict[int, list[_Item]],
+) -> tuple[dict[int, list[RemoteEvent]], dict[int, int]]:
     """The parsed events of each row, ascending and unique by seq (two items naming one row,
-    by pk and by remote id, are merged; the first copy of a seq wins)."""
+    by pk and by remote id, are merged; the first copy of a seq wins), and the number of
+    copies dropped per row."""
     out: dict[int, list[RemoteEvent]] = {}
+    dropped: dict[int, int] = {}
     for pk, items in items_of.items():
+        dropped[pk] = 0
         if len(items) == 1:
             out[pk] = items[0].parsed
             continue
@@ -251,11 +280,11 @@ def _merge_items(
         for item in items:
             for event in item.parsed:
                 if event.seq in by_seq:
-                    item.duplicates += 1
+                    dropped[pk] += 1
                 else:
                     by_seq[event.seq] = event
         out[pk] = [by_seq[s] for s in sorted(by_seq)]
-    return out
+    return out, dropped
 
 
 def _stored_seqs(
@@ -277,6 +306,7 @@ def _insert_events(
     rows: dict[int, Intent],
     events_of: dict[int, list[RemoteEvent]],
     stored: set[tuple[int, int]],
+    careful: bool,
 ) -> tuple[dict[int, list[IntentEvent]], dict[int, tuple[int, int]]]:
     """Insert the events not stored yet (one statement). Returns the saved rows of each intent
     (ascending seq) and, per intent, (already stored, refused by the database) counts."""
@@ -290,21 +320,32 @@ def _insert_events(
             else:
                 pending.append(event_row(rows[pk], e))
         counts[pk] = [known, 0]
+    if not careful:
+        _insert_or_retry(IntentEvent, pending)
+        saved = pending
+    else:
+        saved = _insert_carefully(pending, counts)
+    fresh: dict[int, list[IntentEvent]] = {}
+    for ev in saved:
+        fresh.setdefault(ev.intent_id, []).append(ev)
+    return fresh, {pk: (c[0], c[1]) for pk, c in counts.items()}
+
+
+def _insert_carefully(
+    pending: list[IntentEvent], counts: dict[int, list[int]]
+) -> list[IntentEvent]:
+    """One insert in a savepoint; if the database refuses it, one savepoint per event."""
     try:
         with transaction.atomic():
             insert_returning(IntentEvent, pending)
-        saved = pending
+        return pending
     except REFUSED as exc:
         logger.warning(
             "the database refused a batch of %d event(s) (%s); storing them one by one",
             len(pending),
             exc,
         )
-        saved = _insert_one_by_one(pending, counts)
-    fresh: dict[int, list[IntentEvent]] = {}
-    for ev in saved:
-        fresh.setdefault(ev.intent_id, []).append(ev)
-    return fresh, {pk: (c[0], c[1]) for pk, c in counts.items()}
+        return _insert_one_by_one(pending, counts)
 
 
 def _insert_one_by_one(

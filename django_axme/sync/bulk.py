@@ -17,8 +17,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from django.db import connections, models
-from django.db.models import Case, F, Value, When
-from django.db.models.functions import Cast
 
 __all__ = ["insert_returning", "max_parameters", "update_rows"]
 
@@ -80,40 +78,73 @@ def insert_returning(model: type[M], objs: Sequence[M], *, using: str = "default
 
 def update_rows(
     model: type[M],
-    changes: Mapping[int, Mapping[str, Any]],
+    rows: Sequence[M],
+    fields: Sequence[str],
     *,
-    pks: Sequence[int],
     constants: Mapping[str, Any] | None = None,
     using: str = "default",
 ) -> int:
-    """One ``UPDATE ... SET col = CASE pk WHEN ... END`` over the rows ``pks``.
+    """Write ``fields`` of the saved instances ``rows`` (their in-memory values) and set
+    ``constants`` on all of them, in one ``UPDATE ... FROM (VALUES ...)`` statement (as many
+    as the parameter limit needs). Returns the number of rows updated.
 
-    ``changes`` maps a primary key to the new values of that row (rows and columns absent from
-    it keep their value); ``constants`` are set on every row of ``pks``. Returns the number of
-    rows updated.
+    PostgreSQL and SQLite (3.33+); any other database gets Django's ``bulk_update``.
     """
-    if not pks:
+    if not rows:
         return 0
+    connection = connections[using]
+    ops = connection.ops
     opts = model._meta
-    columns: dict[str, list[tuple[int, When]]] = {}
-    for pk, values in changes.items():
-        for name, value in values.items():
-            field = opts.get_field(name)
-            when = When(pk=pk, then=Value(value, output_field=field))  # type: ignore[arg-type]
-            columns.setdefault(name, []).append((pk, when))
-    per_row = 2 * sum(len(w) for w in columns.values()) // max(len(changes), 1) + 1
-    limit = max(max_parameters(using) // per_row - len(constants or {}), 1)
-    casts = connections[using].features.requires_casted_case_in_updates
+    columns = [cast(models.Field, opts.get_field(name)) for name in fields]
+    fixed = [(cast(models.Field, opts.get_field(n)), v) for n, v in (constants or {}).items()]
+    if connection.vendor not in ("postgresql", "sqlite"):
+        for field, value in fixed:
+            for row in rows:
+                setattr(row, field.attname, value)
+        return model._base_manager.using(using).bulk_update(
+            rows, [f.name for f in columns] + [f.name for f, _ in fixed]
+        )
+    postgres = connection.vendor == "postgresql"
+    pk = opts.pk
+    table = ops.quote_name(opts.db_table)
+    every = [pk, *columns]
+
+    def placeholder(field: models.Field) -> str:
+        return f"%s::{field.cast_db_type(connection)}" if postgres else "%s"
+
+    def col(field: models.Field) -> str:
+        return str(ops.quote_name(str(field.column)))
+
+    row_sql = "(" + ", ".join(placeholder(f) for f in every) + ")"
+    if postgres:
+        names = ", ".join(col(f) for f in every)
+        source = lambda i: f"v.{col(every[i])}"  # noqa: E731
+        alias = f"AS v({names})"
+    else:
+        source = lambda i: f"v.column{i + 1}"  # noqa: E731
+        alias = "AS v"
+    assignments = [f"{col(f)} = {source(i + 1)}" for i, f in enumerate(columns)]
+    assignments += [f"{col(f)} = %s" for f, _ in fixed]
+    fixed_params = [f.get_db_prep_save(v, connection) for f, v in fixed]
     updated = 0
-    for chunk in _chunks(list(pks), limit):
-        members = set(chunk)
-        assignments: dict[str, Any] = dict(constants or {})
-        for name, whens in columns.items():
-            mine = [when for pk, when in whens if pk in members]
-            if mine:
-                field = cast(models.Field, opts.get_field(name))
-                case = Case(*mine, default=F(name), output_field=field)
-                assignments[name] = Cast(case, output_field=field) if casts else case
-        if assignments:
-            updated += model._base_manager.using(using).filter(pk__in=chunk).update(**assignments)
+    per_row = len(every)
+    size = max((max_parameters(using) - len(fixed_params)) // per_row, 1)
+    with connection.cursor() as cursor:
+        for chunk in _chunks(rows, size):
+            params: list[Any] = list(fixed_params)
+            for row in chunk:
+                params.extend(
+                    f.get_db_prep_save(getattr(row, f.attname), connection) for f in every
+                )
+            # Identifiers come from the model's metadata, every value is a parameter.
+            sql = (
+                f"UPDATE {table} SET {', '.join(assignments)} "  # noqa: S608
+                f"FROM (VALUES {', '.join([row_sql] * len(chunk))}) {alias} "
+                f"WHERE {table}.{col(pk)} = {source(0)}"
+            )
+            cursor.execute(sql, params)
+            updated += cursor.rowcount
+    for field, value in fixed:
+        for row in rows:
+            setattr(row, field.attname, value)
     return updated

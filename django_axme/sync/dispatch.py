@@ -52,7 +52,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
@@ -254,20 +254,56 @@ def deliver_groups(keys: Sequence[GroupKey], cache: dict[int, Kwargs] | None = N
     delivered = 0
     while True:
         with transaction.atomic():
-            rows = list(
-                PendingSignal.objects.select_for_update()
-                .filter(condition)
-                .order_by("pk")[:DELIVERY_BATCH]
-            )
+            rows = _claim(condition)
             if not rows:
                 return delivered
-            PendingSignal.objects.filter(pk__in=[r.pk for r in rows]).delete()
             for row, kwargs in _rebuild(rows, cache or {}):
                 signal = getattr(signals, row.signal)
                 _send(signal, _sender(row.signal), kwargs, row.remote_intent_id or None)
         delivered += len(rows)
         if len(rows) < DELIVERY_BATCH:
             return delivered
+
+
+def _claim(condition: Q) -> list[PendingSignal]:
+    """Lock and delete up to :data:`DELIVERY_BATCH` pending rows matching ``condition``
+    (oldest first) and return them, in primary-key order. One statement on PostgreSQL and
+    SQLite (``DELETE ... WHERE pk IN (SELECT ... FOR UPDATE) RETURNING``); two elsewhere."""
+    claimed = (
+        PendingSignal.objects.select_for_update().filter(condition).order_by("pk")[:DELIVERY_BATCH]
+    )
+    connection = connections[claimed.db]
+    if connection.vendor not in ("postgresql", "sqlite"):
+        rows = list(claimed)
+        PendingSignal.objects.filter(pk__in=[r.pk for r in rows]).delete()
+        return rows
+    inner, params = claimed.values("pk").query.sql_with_params()
+    opts = PendingSignal._meta
+    fields = list(opts.concrete_fields)
+    table = connection.ops.quote_name(opts.db_table)
+    pk = connection.ops.quote_name(str(opts.pk.column))
+    returning = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {table} WHERE {pk} IN ({inner}) RETURNING {returning}",  # noqa: S608
+            params,
+        )
+        found = cursor.fetchall()
+    names = [f.attname for f in fields]
+    cols = [f.get_col(opts.db_table) for f in fields]
+    converters = [
+        (i, connection.ops.get_db_converters(col) + col.get_db_converters(connection))
+        for i, col in enumerate(cols)
+    ]
+    rows = []
+    for values in found:
+        values = list(values)
+        for i, funcs in converters:
+            for func in funcs:
+                values[i] = func(values[i], cols[i], connection)
+        rows.append(PendingSignal.from_db(claimed.db, names, values))
+    rows.sort(key=lambda r: r.pk)
+    return rows
 
 
 def _rebuild(

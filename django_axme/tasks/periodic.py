@@ -15,7 +15,7 @@ from django_axme.client.errors import AxmeError
 from django_axme.conf import get_setting
 from django_axme.services.inbox import inbox_cursor_name
 from django_axme.tasks._common import client, error_record, record_error_quietly, retry_later
-from django_axme.tasks.observe import mirror_remote, start_observing
+from django_axme.tasks.observe import start_observing
 from django_axme.tasks.send import send_intent
 
 logger = logging.getLogger("django_axme.tasks")
@@ -68,19 +68,7 @@ def reconcile_open_intents(
     # Observed (live lease) but silent for too long: read it once, whatever the observer does.
     silent = float(get_setting("RECONCILE_AFTER_SECONDS"))
     stale = Intent.objects.observed_but_silent(silent)[:limit].remote_ids()
-    resynced = 0
-    for intent_id in stale:
-        try:
-            mirror_remote(intent_id)
-            resynced += 1
-        except AxmeError as exc:
-            if exc.retryable:
-                logger.info("reconcile: intent %s not re-read (%s); next sweep", intent_id, exc)
-            else:
-                logger.error("reconcile: intent %s: %s", intent_id, exc)
-                record_error_quietly(intent_id, error_record(exc, operation="reconcile"))
-        except Exception:
-            logger.exception("reconcile: intent %s not re-read; next sweep", intent_id)
+    resynced = _resync(stale)
     orphans = Intent.objects.orphaned()[:limit].remote_ids()
     started = start_observing(orphans)
     decisions = resend_unsent_decisions(older_than_seconds=decisions_after_seconds, limit=limit)
@@ -94,6 +82,41 @@ def reconcile_open_intents(
     if any(result.values()):
         logger.info("reconcile_open_intents: %s", result)
     return result
+
+
+#: Intents re-read per batch write by the reconcile sweep.
+RESYNC_BATCH = 100
+
+
+def _resync(intent_ids: list[str]) -> int:
+    """Re-read ``intent_ids`` (snapshots and events since their cursors), their events written
+    ``RESYNC_BATCH`` intents per transaction (:func:`services.refresh.refresh_intents`).
+    Returns how many were re-read; one intent's error is recorded or logged, never raised."""
+    from django_axme.services.refresh import refresh_intents
+
+    resynced = 0
+    for start in range(0, len(intent_ids), RESYNC_BATCH):
+        chunk = intent_ids[start : start + RESYNC_BATCH]
+        try:
+            outcomes = refresh_intents(client(), chunk)
+        except Exception:
+            logger.exception("reconcile: %d intent(s) not re-read; next sweep", len(chunk))
+            continue
+        for intent_id, outcome in outcomes.items():
+            if not isinstance(outcome, Exception):
+                resynced += 1
+            elif isinstance(outcome, AxmeError) and outcome.retryable:
+                logger.info("reconcile: intent %s not re-read (%s); next sweep", intent_id, outcome)
+            elif isinstance(outcome, AxmeError):
+                logger.error("reconcile: intent %s: %s", intent_id, outcome)
+                record_error_quietly(intent_id, error_record(outcome, operation="reconcile"))
+            else:
+                logger.error(
+                    "reconcile: intent %s not re-read; next sweep",
+                    intent_id,
+                    exc_info=(type(outcome), outcome, outcome.__traceback__),
+                )
+    return resynced
 
 
 def resend_unsent_decisions(*, older_than_seconds: float = 300.0, limit: int = 100) -> int:

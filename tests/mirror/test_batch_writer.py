@@ -174,3 +174,45 @@ def test_bad_event_data_is_skipped_with_the_intent_named(caplog) -> None:
     assert results[1].skipped == 1
     assert f"intent {bad}: skipped a malformed event" in caplog.text
     assert IntentEvent.objects.get(intent__intent_id=bad).actor == "a\ufffdb"
+
+
+def test_refresh_intents_writes_many_intents_in_one_batch(axme_emulator, axme_settings, recorder):
+    """Over real HTTP: the events of every intent go to the writer in one ``ingest_batch``
+    call; an intent the gateway does not know costs no other."""
+    import django_axme
+    from django_axme.services.refresh import refresh_intents
+    from django_axme.sync import batch as batch_module
+
+    client = django_axme.get_client()
+    body = {
+        "intent_type": "shop.order.v1",
+        "to_agent": "agent://demo/warehouse",
+        "from_agent": "agent://demo/shop",
+        "payload": {"order": 1},
+    }
+    ids = [client.create_intent(body)["intent_id"] for _ in range(5)]
+    for intent_id in ids:
+        axme_emulator.transition(intent_id, "IN_PROGRESS")
+        axme_emulator.resolve(intent_id, "COMPLETED", result={"ok": intent_id})
+    calls: list[int] = []
+    real = batch_module.ingest_batch
+
+    def counting(items):
+        items = list(items)
+        calls.append(len(items))
+        return real(items)
+
+    sync_module = __import__("django_axme.sync", fromlist=["ingest_batch"])
+    original, sync_module.ingest_batch = sync_module.ingest_batch, counting
+    try:
+        outcomes = refresh_intents(client, [*ids, "00000000-0000-4000-8000-000000000000"])
+    finally:
+        sync_module.ingest_batch = original
+    assert calls == [5]
+    assert isinstance(outcomes["00000000-0000-4000-8000-000000000000"], Exception)
+    for intent_id in ids:
+        row = Intent.objects.get(intent_id=intent_id)
+        assert (row.status, row.result) == ("COMPLETED", {"ok": intent_id})
+        assert outcomes[intent_id].stored == len(axme_emulator.events(intent_id))
+    assert len(recorder.named("intent_completed")) == 5
+    assert refresh_intents(client, ids)[ids[0]].stored == 0  # idempotent

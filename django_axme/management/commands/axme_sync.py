@@ -22,7 +22,7 @@ from django_axme.exceptions import AxmeError
 from django_axme.models import Intent
 from django_axme.services.errors import error_record, record_error_quietly
 from django_axme.services.inbox import inbox_owners, sync_inbox
-from django_axme.services.refresh import refresh_intent
+from django_axme.services.refresh import refresh_intents
 
 logger = logging.getLogger("django_axme.sync")
 
@@ -33,6 +33,8 @@ PLAIN_PROGRESS_PERCENT = 10
 #: Signals recorded this long ago and still pending are delivered first (younger ones are
 #: most likely being delivered right now by the process that recorded them).
 PENDING_SIGNALS_AFTER_SECONDS = 5.0
+#: Intents whose events are written in one transaction (one ``sync.ingest_batch`` call).
+SYNC_BATCH = 100
 
 
 @dataclass
@@ -120,29 +122,47 @@ class Command(BaseCommand):
             else {}
         )
         iterator: Iterable[str] = self._with_progress(targets) if show_bar else targets
+        chunk: list[str] = []
         for intent_id in iterator:
-            existed = Intent.objects.by_remote_id(intent_id).exists()
-            try:
-                refreshed = refresh_intent(
-                    client, intent_id, since=int(cursors.get(intent_id) or 0)
-                )
-            except AxmeError as exc:
+            chunk.append(intent_id)
+            if len(chunk) >= SYNC_BATCH:
+                self._sync_chunk(client, chunk, cursors, verbosity, totals)
+                chunk = []
+        if chunk:
+            self._sync_chunk(client, chunk, cursors, verbosity, totals)
+
+    def _sync_chunk(
+        self,
+        client: Any,
+        chunk: list[str],
+        cursors: dict[Any, int],
+        verbosity: int,
+        totals: SyncTotals,
+    ) -> None:
+        """Refresh ``chunk``: snapshots and events per intent, the events written in one batch
+        (:func:`services.refresh.refresh_intents`)."""
+        existed = set(Intent.objects.by_remote_id(chunk).remote_ids())
+        since = {i: int(cursors.get(i) or 0) for i in chunk}
+        for intent_id, outcome in refresh_intents(client, chunk, since=since).items():
+            if isinstance(outcome, AxmeError):
                 totals.failed += 1
-                if existed and not exc.retryable:
-                    record_error_quietly(intent_id, error_record(exc, operation="sync"))
-                if getattr(exc, "status_code", None) == 404:
+                if intent_id in existed and not outcome.retryable:
+                    record_error_quietly(intent_id, error_record(outcome, operation="sync"))
+                if getattr(outcome, "status_code", None) == 404:
                     self.stderr.write(_("%(id)s: not found on the gateway") % {"id": intent_id})
                 else:
-                    self.stderr.write(_("%(id)s: %(error)s") % {"id": intent_id, "error": exc})
+                    self.stderr.write(_("%(id)s: %(error)s") % {"id": intent_id, "error": outcome})
                 continue
+            if isinstance(outcome, Exception):
+                raise outcome
             totals.intents += 1
-            totals.created += 0 if existed else 1
-            totals.events += refreshed.stored
-            totals.transitions += refreshed.transitions
+            totals.created += 0 if intent_id in existed else 1
+            totals.events += outcome.stored
+            totals.transitions += outcome.transitions
             if verbosity >= 2:
                 self.stdout.write(
-                    f"{intent_id}: {refreshed.stored} new event(s), "
-                    f"{refreshed.transitions} transition(s)"
+                    f"{intent_id}: {outcome.stored} new event(s), "
+                    f"{outcome.transitions} transition(s)"
                 )
 
     def _with_progress(self, targets: list[str]) -> Iterable[str]:
