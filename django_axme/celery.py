@@ -33,6 +33,7 @@ UPDATE_INTENT_POLICY_TASK = "django_axme.tasks.update_intent_policy"
 RECONCILE_OPEN_INTENTS_TASK = "django_axme.tasks.reconcile_open_intents"
 SYNC_INBOX_TASK = "django_axme.tasks.sync_inbox"
 PRUNE_TASK = "django_axme.tasks.prune"
+POLL_IDLE_INTENTS_TASK = "django_axme.tasks.poll_idle_intents"
 PROCESS_WEBHOOK_DELIVERY_TASK = "django_axme.tasks.process_webhook_delivery"
 REPROCESS_WEBHOOK_DELIVERIES_TASK = "django_axme.tasks.reprocess_webhook_deliveries"
 
@@ -45,6 +46,7 @@ def beat_schedule(
     reconcile_seconds: float = 60.0,
     inbox_seconds: float = 30.0,
     prune_schedule: Any = None,
+    idle_poll_seconds: float = 10.0,
 ) -> dict[str, dict[str, Any]]:
     """Return a new beat schedule for the periodic django-axme tasks.
 
@@ -53,6 +55,8 @@ def beat_schedule(
       and sends outbox rows whose after-commit message was lost.
     - ``sync_inbox`` every ``inbox_seconds``: pulls inbox changes for
       ``AXME["INBOX_OWNER_AGENTS"]``.
+    - ``poll_idle_intents`` every ``idle_poll_seconds``: re-reads, in one batch, the idle
+      intents whose backed-off poll is due (one query when none is).
     - ``prune`` daily at 03:17 (or ``prune_schedule``): deletes mirror rows past retention.
     - ``reprocess_webhook_deliveries`` every ``reconcile_seconds``: the reconcile sweep of the
       webhooks, processing deliveries recorded but left unprocessed (one query when none).
@@ -60,7 +64,7 @@ def beat_schedule(
     Each entry expires after its own period, so a beat running while no worker consumes does
     not pile up stale sweeps.
     """
-    if reconcile_seconds <= 0 or inbox_seconds <= 0:
+    if reconcile_seconds <= 0 or inbox_seconds <= 0 or idle_poll_seconds <= 0:
         raise ValueError("beat_schedule periods must be positive numbers of seconds")
     return {
         "axme-reconcile-open-intents": {
@@ -72,6 +76,11 @@ def beat_schedule(
             "task": SYNC_INBOX_TASK,
             "schedule": float(inbox_seconds),
             "options": {"expires": float(inbox_seconds)},
+        },
+        "axme-poll-idle-intents": {
+            "task": POLL_IDLE_INTENTS_TASK,
+            "schedule": float(idle_poll_seconds),
+            "options": {"expires": float(idle_poll_seconds)},
         },
         "axme-reconcile-webhooks": {
             "task": REPROCESS_WEBHOOK_DELIVERIES_TASK,
@@ -88,7 +97,8 @@ def beat_schedule(
     }
 
 
-#: The default schedule (reconcile every minute, inbox every 30 s, prune daily at 03:17).
+#: The default schedule (reconcile every minute, inbox every 30 s, idle poll every 10 s, prune
+#: daily at 03:17).
 AXME_BEAT_SCHEDULE: dict[str, dict[str, Any]] = beat_schedule()
 
 

@@ -59,11 +59,54 @@ class IntentQuerySet(models.QuerySet["Intent"]):
         return self.filter(Q(observer_lease_until__isnull=True) | Q(observer_lease_until__lte=now))
 
     def without_live_observer(self, now: datetime | None = None) -> IntentQuerySet:
-        """Open, remote intents no observer holds a live lease on (what ``start_observing``
-        enqueues)."""
+        """Open, remote intents no observer holds a live lease on and that are not idle (what
+        ``start_observing`` enqueues; idle ones are the idle poll's)."""
         now = now or timezone.now()
         live = Q(observer_lease_until__gt=now) & ~Q(observer_token="")
-        return self.open().remote().exclude(live)
+        return self.open().remote().exclude(live).not_idle()
+
+    def idle(self) -> IntentQuerySet:
+        """Intents off the live stream, followed by the idle poll (``idle_since`` set)."""
+        return self.filter(idle_since__isnull=False)
+
+    def not_idle(self) -> IntentQuerySet:
+        """Intents not marked idle (a live stream follows them, or should)."""
+        return self.filter(idle_since__isnull=True)
+
+    def due_for_poll(self, now: datetime | None = None) -> IntentQuerySet:
+        """Idle, remote intents whose next poll is due, the most overdue first (one that ended
+        meanwhile, e.g. read by the inbox sync, is polled once more and woken)."""
+        now = now or timezone.now()
+        return self.remote().idle().filter(next_poll_at__lte=now).order_by("next_poll_at", "id")
+
+    def quiet_waiting(self, seconds: float, now: datetime | None = None) -> IntentQuerySet:
+        """Remote intents ``WAITING`` (for a human, a time, an agent...) whose last stored event
+        (or, with none, the row's creation) is older than ``seconds``, not idle yet: what the
+        observer lets go of (``AXME["OBSERVER_IDLE_AFTER_SECONDS"]``)."""
+        from django.db.models import Max
+        from django.db.models.functions import Coalesce
+
+        now = now or timezone.now()
+        cutoff = now - timedelta(seconds=float(seconds))
+        return (
+            self.remote()
+            .not_idle()
+            .filter(status="WAITING")
+            .annotate(_last_moved=Coalesce(Max("events__received_at"), "created_at"))
+            .filter(_last_moved__lte=cutoff)
+        )
+
+    def moved_since_idle(self) -> IntentQuerySet:
+        """Idle intents that moved since they went idle: no longer ``WAITING``, or an event
+        stored after ``idle_since`` (what returns them to live observation)."""
+        from django.db.models import Exists, OuterRef
+
+        from django_axme.models import IntentEvent
+
+        newer = IntentEvent.objects.filter(
+            intent=OuterRef("pk"), received_at__gt=OuterRef("idle_since")
+        )
+        return self.idle().filter(~Q(status="WAITING") | Exists(newer))
 
     def observed_but_silent(self, seconds: float, now: datetime | None = None) -> IntentQuerySet:
         """Open, remote intents with a live lease not heard from for ``seconds`` (or never):
@@ -78,9 +121,9 @@ class IntentQuerySet(models.QuerySet["Intent"]):
         )
 
     def orphaned(self, now: datetime | None = None) -> IntentQuerySet:
-        """Open, remote intents whose lease is missing or expired, least recently heard first
-        (what the reconcile sweep gives observers again)."""
-        return self.open().remote().lease_expired(now).order_by("last_heard_at", "id")
+        """Open, remote intents whose lease is missing or expired and that are not idle, least
+        recently heard first (what the reconcile sweep gives observers again)."""
+        return self.open().remote().not_idle().lease_expired(now).order_by("last_heard_at", "id")
 
     def remote_ids(self) -> list[str]:
         """The non-empty remote ids of these intents, in the queryset's order."""

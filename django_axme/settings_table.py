@@ -333,6 +333,15 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=7 * DAY,
     ),
     Setting(
+        "OBSERVER_IDLE_AFTER_SECONDS",
+        300,
+        NUMBER,
+        "A WAITING intent silent this long leaves the live stream for the idle poll (0: never).",
+        _CELERY,
+        minimum=0,
+        maximum=DAY,
+    ),
+    Setting(
         "INBOX_OWNER_AGENTS",
         [],
         SEQUENCE,

@@ -156,6 +156,17 @@ class Intent(models.Model):
     last_heard_at = models.DateTimeField(_("last heard from the gateway"), null=True, blank=True)
     observer_lease_until = models.DateTimeField(_("observer lease until"), null=True, blank=True)
     observer_token = models.CharField(_("observer token"), max_length=64, blank=True)
+    # Idle (issue 14): off the live stream, followed by the batched poll
+    idle_since = models.DateTimeField(
+        _("idle since"),
+        null=True,
+        blank=True,
+        help_text=_("Set while the intent waits off the live stream, followed by the idle poll."),
+    )
+    next_poll_at = models.DateTimeField(_("next idle poll"), null=True, blank=True)
+    idle_polls = models.PositiveSmallIntegerField(
+        _("idle polls without change"), default=0, editable=False
+    )
 
     objects = IntentQuerySet.as_manager()
 
@@ -166,6 +177,7 @@ class Intent(models.Model):
         indexes = [
             models.Index(fields=["status", "last_heard_at"], name="axme_intent_open_idx"),
             models.Index(fields=["owner_agent", "status"], name="axme_intent_owner_idx"),
+            models.Index(fields=["next_poll_at"], name="axme_intent_poll_idx"),
         ]
         permissions = [
             ("cancel_intent", _("Can cancel intents")),

@@ -16,7 +16,10 @@ intents, so one task holds them all:
   events are always ingested by one thread, in order; each writer holds one database
   connection while its slice runs;
 - the **task's thread** renews every lease the slice holds with one UPDATE every third of the
-  lease, and stops the readers of leases that were lost.
+  lease, and stops the readers of leases that were lost;
+- at the end of a slice, intents ``WAITING`` with no event for ``idle_after`` seconds go idle
+  (:func:`django_axme.sync.idle.let_go_quiet`): outcome "idle", lease released, reader
+  stopped; the ``poll_idle_intents`` task follows them from then on.
 
 A slice is bounded (``slice_seconds``): its writers stop at the deadline and the task returns
 and re-enqueues itself with the same lease token. The readers, and what they delivered in the
@@ -43,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django_axme.models import TERMINAL_STATUSES, Intent
-from django_axme.sync import leases
+from django_axme.sync import idle, leases
 
 if TYPE_CHECKING:  # pragma: no cover
     from django_axme.client import AxmeClient
@@ -56,6 +59,7 @@ _TERMINAL_EVENT_TYPES = frozenset(
 
 #: Reader outcomes.
 OPEN, TERMINAL, GONE, FAILED, LOST = "open", "terminal", "gone", "failed", "lost"
+IDLE = "idle"  # WAITING and quiet: handed to the idle poll (django_axme.sync.idle)
 
 Event = tuple[str, Mapping[str, Any]]
 
@@ -265,7 +269,8 @@ def _sweep_abandoned() -> None:
 
 @dataclass
 class SliceReport:
-    """What a slice did: per-intent outcome ("open", "terminal", "gone", "failed", "lost"),
+    """What a slice did: per-intent outcome ("open", "terminal", "gone", "failed", "lost",
+    "idle"),
     errors of the failed ones, events ingested and ingest calls made."""
 
     outcomes: dict[str, str] = field(default_factory=dict)
@@ -359,8 +364,10 @@ class MultiplexedSlice:
         writers: int = 1,
         max_batch: int = 1000,
         batch_wait: float = 0.02,
+        idle_after: float = 0.0,
     ) -> None:
         self.intent_ids = list(dict.fromkeys(intent_ids))
+        self.idle_after = float(idle_after)
         self.token = token
         self.lease_seconds = lease_seconds
         self.slice_seconds = max(1.0, slice_seconds)
@@ -423,6 +430,9 @@ class MultiplexedSlice:
             if reader.windows and outcome == OPEN:
                 heard.append(intent_id)
         leases.mark_heard(heard)
+        still_open = [i for i, o in report.outcomes.items() if o == OPEN]
+        for intent_id in idle.let_go_quiet(still_open, self.token, self.idle_after):
+            report.outcomes[intent_id] = IDLE  # its lease is released, its reader stops below
         finished = [i for i, o in report.outcomes.items() if o != OPEN]
         leases.release_leases(self.token, [i for i in finished if report.outcomes[i] != LOST])
         pool.release(finished)

@@ -18,6 +18,7 @@ from typing import Any
 from django_axme import sync
 from django_axme.exceptions import AxmeAPIError, AxmeNotFoundError
 from django_axme.models import Approval, Intent
+from django_axme.sync import idle
 from django_axme.sync.approvals import intent_waits_for_human, thread_asks_for_human
 from django_axme.sync.remote import MAX_DB_INT, storable_id
 
@@ -181,8 +182,11 @@ def ingest_inbox_thread(client: Any, thread: Mapping[str, Any]) -> Approval | No
     two disagree and the mirrored intent is open, the intent's new events are read first
     (one snapshot and one events call); the gateway writes the event before the thread, so the
     mirror is then at least as new as the thread. A thread asking for a human whose intent is
-    not mirrored yet has its intent mirrored first, so the approval links to it. Otherwise
-    (the thread agrees with the mirror, or is no approval) it costs no call.
+    not mirrored yet has its intent mirrored first, so the approval links to it. A thread of an
+    idle intent (off the live stream, :mod:`django_axme.sync.idle`) is a wake-up: its intent
+    is read first whatever the thread says, and its idle poll is made due now, so the poll
+    hands it back to a live observer if it moved. Otherwise (the thread agrees with the
+    mirror, or is no approval) it costs no call.
 
     An intent the gateway will not show (404, 403) is logged and the thread is judged on its
     own; other client errors are raised before the thread is written, so a caller that retries
@@ -212,9 +216,12 @@ def ingest_inbox_threads(client: Any, threads: list[Mapping[str, Any]]) -> list[
             if intent is None:
                 behind = thread_asks_for_human(thread)
             else:
-                behind = not intent.is_terminal and _mirror_disagrees(intent, thread)
+                behind = not intent.is_terminal and (
+                    intent.idle_since is not None or _mirror_disagrees(intent, thread)
+                )
             if behind:
                 stale[intent_id] = intent.last_seq if intent else 0
+    woken = [i for i in stale if i in mirrored and mirrored[i].idle_since is not None]
     if stale:
         for intent_id, outcome in refresh_intents(client, list(stale), since=stale).items():
             if not isinstance(outcome, Exception):
@@ -228,7 +235,10 @@ def ingest_inbox_threads(client: Any, threads: list[Mapping[str, Any]]) -> list[
                     intent_id,
                     outcome,
                 )
-    return [sync.ingest_thread(thread) for thread in threads]
+    approvals = [sync.ingest_thread(thread) for thread in threads]
+    if woken:
+        idle.poll_now(woken)
+    return approvals
 
 
 def refresh_thread(client: Any, approval: Approval) -> Approval | None:

@@ -42,6 +42,7 @@ from django_axme.models import WebhookDelivery, WebhookOutcome
 from django_axme.services.errors import is_retryable
 from django_axme.services.refresh import ingest_inbox_thread, refresh_intent
 from django_axme.settings_table import WEBHOOK_MIN_SECRET_LENGTH
+from django_axme.sync import idle
 from django_axme.sync import webhooks as audit
 from django_axme.sync.remote import parse_timestamp
 
@@ -310,6 +311,7 @@ def _apply(client: Any, row: WebhookDelivery) -> str:
         return WebhookOutcome.PROCESSED
     if row.intent_id:
         refresh_intent(client, row.intent_id)
+        idle.poll_now([row.intent_id])  # an idle intent's wake-up (django_axme.sync.idle)
         return WebhookOutcome.PROCESSED
     return WebhookOutcome.IGNORED
 
@@ -320,7 +322,8 @@ def process_delivery(delivery: int | WebhookDelivery, *, client: Any = None) -> 
     ``inbox.*`` deliveries naming a thread read it from AXME and hand it to
     :func:`django_axme.refresh.ingest_inbox_thread` (which reads the intent first when the
     thread and the mirror disagree); any other delivery naming an intent refreshes it with
-    :func:`django_axme.refresh.refresh_intent`; a delivery naming neither is *ignored*.
+    :func:`django_axme.refresh.refresh_intent`; a delivery naming neither is *ignored*. Either
+    way an idle intent it names has its idle poll made due now (a wake-up).
 
     Idempotent: a delivery already processed, ignored or rejected is left alone (the admin's
     *reprocess* resets it first), and processing twice changes nothing the first run did not.

@@ -10,8 +10,8 @@ unchanged, see :mod:`django_axme.celery`):
   ``start_observing``, ``wait_for_intent``;
 - :mod:`~django_axme.tasks.send`: ``send_intent``, ``retry_intent``, ``send_retry``;
 - :mod:`~django_axme.tasks.controls`: ``update_intent_controls``, ``update_intent_policy``;
-- :mod:`~django_axme.tasks.periodic`: ``reconcile_open_intents``, ``sync_inbox``, ``prune``,
-  and the worker-start signal delivery;
+- :mod:`~django_axme.tasks.periodic`: ``reconcile_open_intents``, ``sync_inbox``,
+  ``poll_idle_intents``, ``prune``, and the worker-start signal delivery;
 - :mod:`~django_axme.tasks.webhooks`: ``process_webhook_delivery``,
   ``reprocess_webhook_deliveries``;
 - :mod:`django_axme.agent.tasks`: ``agent_listen``, ``run_agent_handler``,
@@ -45,6 +45,7 @@ from django_axme.tasks.observe import (
 from django_axme.tasks.periodic import (
     deliver_signals_at_worker_start,
     inbox_cursor_name,  # noqa: F401 - former public helper
+    poll_idle_intents,
     prune,
     reconcile_open_intents,
     resend_unsent_decisions,
@@ -62,6 +63,7 @@ __all__ = [
     "intent_as_dict",
     "observe_intent",
     "observe_many",
+    "poll_idle_intents",
     "process_webhook_delivery",
     "prune",
     "reconcile_open_intents",

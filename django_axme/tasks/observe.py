@@ -124,9 +124,11 @@ def observe_intent(self: Any, intent_id: str, lease_token: str | None = None) ->
     """Follow one intent's event stream for one window, then re-enqueue until terminal.
 
     Holds the observer lease (one observer per intent); the cursor is ``Intent.last_seq``.
-    Returns "terminal", "continued", "busy" (another observer holds the lease) or an error
-    state. Safe to redeliver (``acks_late``): events are ingested idempotently. Retryable
-    gateway errors (``AxmeError.retryable``) and transient database errors
+    Returns "terminal", "continued", "busy" (another observer holds the lease), "idle" (the
+    intent waits with no event for ``AXME["OBSERVER_IDLE_AFTER_SECONDS"]``: its lease is
+    released and ``poll_idle_intents`` follows it) or an error state. Safe to redeliver
+    (``acks_late``): events are ingested idempotently. Retryable gateway errors
+    (``AxmeError.retryable``) and transient database errors
     (``OperationalError`` such as "database is locked", ``InterfaceError``) retry the slice
     with backoff and the same lease token, so the chain of slices never ends for them (until
     ``TASK_MAX_RETRIES`` in a row).
@@ -134,6 +136,7 @@ def observe_intent(self: Any, intent_id: str, lease_token: str | None = None) ->
     from django_axme.models import Intent
     from django_axme.observer import observe_window_slice
     from django_axme.sync import leases
+    from django_axme.sync.idle import let_go_quiet
 
     token = lease_token or leases.new_token()
     lease_seconds = float(get_setting("OBSERVER_LEASE_SECONDS"))
@@ -151,6 +154,10 @@ def observe_intent(self: Any, intent_id: str, lease_token: str | None = None) ->
             intent_id, token, seconds=lease_seconds
         ):
             return "busy"
+        if result.state == "open" and let_go_quiet(
+            [intent_id], token, float(get_setting("OBSERVER_IDLE_AFTER_SECONDS"))
+        ):
+            return "idle"
     except AxmeNotFoundError as exc:
         logger.error("intent %s: unknown to the gateway; observer stopped", intent_id)
         record_error_quietly(intent_id, error_record(exc, operation="observe"))
@@ -196,7 +203,9 @@ def observe_many(
     tasks). The slice lasts ``slice_seconds`` (default: ``AXME["OBSERVE_WINDOW_SECONDS"]``);
     the next slice, re-enqueued with the same lease token, adopts the streams still open in
     this process instead of reconnecting them. Intents whose lease another observer holds are
-    skipped. Returns counts per outcome ("busy", "open", "terminal", "gone", "failed", "lost").
+    skipped. Intents waiting with no event for ``AXME["OBSERVER_IDLE_AFTER_SECONDS"]`` go idle
+    (the ``poll_idle_intents`` task follows them). Returns counts per outcome ("busy", "open",
+    "terminal", "gone", "failed", "lost", "idle").
     """
     from django_axme.client import AxmeClient
     from django_axme.observer import MultiplexedSlice
@@ -224,6 +233,7 @@ def observe_many(
         window_seconds=window,
         lease_seconds=lease_seconds,
         writers=_observer_writers(),
+        idle_after=float(get_setting("OBSERVER_IDLE_AFTER_SECONDS")),
     ).run()
     for intent_id, error in report.errors.items():
         logger.error("intent %s: observer stopped: %s", intent_id, error.get("message"))

@@ -10,7 +10,12 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_ready
 
-from django_axme.celery import PRUNE_TASK, RECONCILE_OPEN_INTENTS_TASK, SYNC_INBOX_TASK
+from django_axme.celery import (
+    POLL_IDLE_INTENTS_TASK,
+    PRUNE_TASK,
+    RECONCILE_OPEN_INTENTS_TASK,
+    SYNC_INBOX_TASK,
+)
 from django_axme.client.errors import AxmeError
 from django_axme.conf import get_setting
 from django_axme.services.inbox import inbox_cursor_name
@@ -23,6 +28,7 @@ logger = logging.getLogger("django_axme.tasks")
 __all__ = [
     "deliver_signals_at_worker_start",
     "inbox_cursor_name",
+    "poll_idle_intents",
     "prune",
     "reconcile_open_intents",
     "resend_unsent_decisions",
@@ -88,7 +94,7 @@ def reconcile_open_intents(
 RESYNC_BATCH = 100
 
 
-def _resync(intent_ids: list[str]) -> int:
+def _resync(intent_ids: list[str], operation: str = "reconcile") -> int:
     """Re-read ``intent_ids`` (snapshots and events since their cursors), their events written
     ``RESYNC_BATCH`` intents per transaction (:func:`services.refresh.refresh_intents`).
     Returns how many were re-read; one intent's error is recorded or logged, never raised."""
@@ -100,19 +106,20 @@ def _resync(intent_ids: list[str]) -> int:
         try:
             outcomes = refresh_intents(client(), chunk)
         except Exception:
-            logger.exception("reconcile: %d intent(s) not re-read; next sweep", len(chunk))
+            logger.exception("%s: %d intent(s) not re-read; next sweep", operation, len(chunk))
             continue
         for intent_id, outcome in outcomes.items():
             if not isinstance(outcome, Exception):
                 resynced += 1
             elif isinstance(outcome, AxmeError) and outcome.retryable:
-                logger.info("reconcile: intent %s not re-read (%s); next sweep", intent_id, outcome)
+                logger.info("%s: intent %s not re-read (%s)", operation, intent_id, outcome)
             elif isinstance(outcome, AxmeError):
-                logger.error("reconcile: intent %s: %s", intent_id, outcome)
-                record_error_quietly(intent_id, error_record(outcome, operation="reconcile"))
+                logger.error("%s: intent %s: %s", operation, intent_id, outcome)
+                record_error_quietly(intent_id, error_record(outcome, operation=operation))
             else:
                 logger.error(
-                    "reconcile: intent %s not re-read; next sweep",
+                    "%s: intent %s not re-read; next sweep",
+                    operation,
                     intent_id,
                     exc_info=(type(outcome), outcome, outcome.__traceback__),
                 )
@@ -151,6 +158,42 @@ def resend_unsent_decisions(*, older_than_seconds: float = 300.0, limit: int = 1
                 record.state,
             )
     return answered
+
+
+@shared_task(name=POLL_IDLE_INTENTS_TASK, ignore_result=True)
+def poll_idle_intents(limit: int = 1000) -> dict[str, int]:
+    """Follow the idle intents cheaply: re-read those whose poll is due, in one pass.
+
+    Idle intents (``WAITING`` with no event for ``AXME["OBSERVER_IDLE_AFTER_SECONDS"]``, let
+    go by their observer, see :mod:`django_axme.sync.idle`) whose ``next_poll_at`` has come,
+    up to ``limit`` of them, are re-read with :func:`services.refresh.refresh_intents`
+    (snapshot and events since the stored cursor; events written in batches, each transition
+    signalled once). Those that moved since they went idle (no longer ``WAITING``, or an
+    event stored after ``idle_since``, by this poll or by a wake-up's refresh) are woken and
+    handed back to a live observer (:func:`start_observing`; a terminal one needs none);
+    the others, and those whose read failed, have their next poll backed off (10 s doubling
+    to 10 min). A wake-up that was missed is caught by the next due poll. Safe at any time
+    and concurrently (a re-read is idempotent). Returns the counts.
+    """
+    from django_axme.models import Intent
+    from django_axme.sync import idle
+
+    due = Intent.objects.due_for_poll()[:limit].remote_ids()
+    if not due:
+        return {"polled": 0, "woken": 0, "observers": 0, "backed_off": 0}
+    polled = _resync(due, operation="idle poll")
+    moved = set(Intent.objects.filter(intent_id__in=due).moved_since_idle().remote_ids())
+    woken = idle.wake(sorted(moved))
+    backed_off = idle.poll_unchanged([i for i in due if i not in moved])
+    started = start_observing(woken)
+    result = {
+        "polled": polled,
+        "woken": len(woken),
+        "observers": started,
+        "backed_off": backed_off,
+    }
+    logger.info("poll_idle_intents: %s", result)
+    return result
 
 
 @shared_task(name=SYNC_INBOX_TASK, bind=True, acks_late=True, ignore_result=True)

@@ -134,11 +134,17 @@ def test_beat_schedule() -> None:
         "axme-reconcile-open-intents",
         "axme-sync-inbox",
         "axme-reconcile-webhooks",
+        "axme-poll-idle-intents",
         "axme-prune",
     }
-    fast = beat_schedule(reconcile_seconds=5, inbox_seconds=7)
+    assert AXME_BEAT_SCHEDULE["axme-poll-idle-intents"]["schedule"] == 10.0
+    fast = beat_schedule(reconcile_seconds=5, inbox_seconds=7, idle_poll_seconds=3)
+    assert fast["axme-poll-idle-intents"]["task"] == "django_axme.tasks.poll_idle_intents"
+    assert fast["axme-poll-idle-intents"]["schedule"] == 3.0
     assert fast["axme-reconcile-open-intents"]["schedule"] == 5.0
     assert fast["axme-sync-inbox"]["task"] == "django_axme.tasks.sync_inbox"
     assert fast["axme-reconcile-webhooks"]["schedule"] == 5.0
     with pytest.raises(ValueError, match="positive"):
         beat_schedule(reconcile_seconds=0)
+    with pytest.raises(ValueError, match="positive"):
+        beat_schedule(idle_poll_seconds=0)

@@ -18,6 +18,7 @@ CELERY_IMPORTS = ["tests.tasks.recorder"]
 CELERY_BEAT_SCHEDULE = beat_schedule(
     reconcile_seconds=float(os.environ.get("AXME_TEST_RECONCILE_SECONDS", "2")),
     inbox_seconds=float(os.environ.get("AXME_TEST_INBOX_SECONDS", "2")),
+    idle_poll_seconds=float(os.environ.get("AXME_TEST_IDLE_POLL_SECONDS", "2")),
 )
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # No remote control: no exclusive pidbox queue per node name, which a just-killed worker of

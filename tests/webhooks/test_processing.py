@@ -185,3 +185,36 @@ def test_unknown_thread_is_a_final_failure_not_retried(live, django_capture_on_c
     row = WebhookDelivery.objects.get()
     assert row.outcome == "failed" and row.processed_at is not None
     assert service.due_deliveries(0) == []
+
+
+def test_a_delivery_about_an_idle_intent_makes_its_poll_due_now(
+    live, recorder, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from django_axme.services.refresh import refresh_intent
+    from django_axme.sync import idle, leases
+
+    intent_id = open_approval(live)
+    refresh_intent(django_axme.get_client(), intent_id)
+    assert leases.claim_lease(intent_id, "observer-token", seconds=60)
+    assert idle.mark_idle([intent_id], "observer-token") == [intent_id]
+    later = timezone.now() + timedelta(minutes=5)
+
+    def due_now() -> bool:
+        row = Intent.objects.get(intent_id=intent_id)
+        return row.idle_since is not None and row.next_poll_at <= timezone.now()
+
+    for event_type, payload in [
+        ("intent.lifecycle", {"intent_id": intent_id, "seq": 4}),
+        ("inbox.thread_updated", {"thread_id": intent_id, "intent_id": intent_id}),
+    ]:
+        Intent.objects.filter(intent_id=intent_id).update(next_poll_at=later)
+        assert not due_now()
+        body = delivery_body(event_type=event_type, payload={**payload, "owner_agent": OWNER})
+        with django_capture_on_commit_callbacks(execute=True):
+            Client().post(URL, data=body, content_type="application/json", **signed_headers(body))
+        assert due_now(), event_type
+    assert WebhookDelivery.objects.filter(outcome="processed").count() == 2
