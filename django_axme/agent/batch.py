@@ -32,12 +32,14 @@ from typing import Any
 
 from django.utils import timezone
 
-from django_axme.agent.handlers import HandlerContext, HandlerFailed, Wait, autodiscover, registry
+from django_axme.agent.handlers import HandlerFailed, Wait, autodiscover, registry
 from django_axme.agent.runner import (
     _as_result,
     _describe,
     _lease_seconds,
+    handler_context,
     is_transient,
+    no_handler_error,
     worker_name,
 )
 from django_axme.services import agent as services
@@ -103,19 +105,9 @@ def _run_one(job: Any, run: Any) -> agent_jobs.Decided | str:
             job,
             run,
             "FAILED",
-            error={
-                "code": "no_handler",
-                "message": f"no handler for {intent.intent_type} at {job.address}",
-            },
+            error=no_handler_error(intent, job),
         )
-    ctx = HandlerContext(
-        idempotency_key=f"axme-agent:{intent.intent_id}",
-        attempt=run.attempt,
-        address=job.address,
-        decision=job.decision,
-        decision_note=job.decision_note,
-        _progress=lambda message, data: writer.record_progress(run, message, data),
-    )
+    ctx = handler_context(intent, job, run)
     try:
         value = found(intent, ctx)
         if not isinstance(value, Wait):

@@ -69,6 +69,28 @@ def _lease_seconds() -> float:
     return float(get_setting("AGENT_JOB_LEASE_SECONDS"))
 
 
+def handler_context(intent: Any, job: AgentJob, run: Any) -> HandlerContext:
+    """What a handler is given for one run: the stable idempotency key
+    ``axme-agent:<intent id>`` (the same on every attempt), the attempt, the address, a human's
+    decision when the job waited for one, and a progress recorder for this run."""
+    return HandlerContext(
+        idempotency_key=f"axme-agent:{intent.intent_id}",
+        attempt=run.attempt,
+        address=job.address,
+        decision=job.decision,
+        decision_note=job.decision_note,
+        _progress=lambda message, data: writer.record_progress(run, message, data),
+    )
+
+
+def no_handler_error(intent: Any, job: AgentJob) -> dict[str, str]:
+    """The error an intent is resolved FAILED with when no handler serves its type here."""
+    return {
+        "code": "no_handler",
+        "message": f"no handler for {intent.intent_type} at {job.address}",
+    }
+
+
 def _as_result(value: Any) -> dict[str, Any]:
     if value is None:
         result: dict[str, Any] = {}
@@ -105,20 +127,10 @@ def run_job(
             job,
             run,
             status="FAILED",
-            error={
-                "code": "no_handler",
-                "message": f"no handler for {intent.intent_type} at {job.address}",
-            },
+            error=no_handler_error(intent, job),
         )
         return _resolve(job, client)
-    ctx = HandlerContext(
-        idempotency_key=f"axme-agent:{intent.intent_id}",
-        attempt=run.attempt,
-        address=job.address,
-        decision=job.decision,
-        decision_note=job.decision_note,
-        _progress=lambda message, data: writer.record_progress(run, message, data),
-    )
+    ctx = handler_context(intent, job, run)
     try:
         value = found(intent, ctx)
         if not isinstance(value, Wait):
