@@ -12,21 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django_axme.conf import get_setting
+from django_axme.conf import inbox_owners
 
 logger = logging.getLogger("django_axme.tasks")
 
 __all__ = ["InboxSync", "inbox_cursor_name", "inbox_owners", "sync_inbox"]
-
-
-def inbox_owners() -> list[str]:
-    """The owner agents whose inboxes are read: ``AXME["INBOX_OWNER_AGENTS"]``, or
-    ``[AXME["DEFAULT_OWNER_AGENT"]]`` when that list is empty and a default owner is set
-    (empty when neither is). Order kept, duplicates and empty names dropped."""
-    owners = [o for o in (get_setting("INBOX_OWNER_AGENTS") or []) if o]
-    if not owners and get_setting("DEFAULT_OWNER_AGENT"):
-        owners = [get_setting("DEFAULT_OWNER_AGENT")]
-    return list(dict.fromkeys(owners))
 
 
 def inbox_cursor_name(owner_agent: str) -> str:
