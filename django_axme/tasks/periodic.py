@@ -210,14 +210,19 @@ def sync_inbox(
     The cursor is stored per owner in :class:`~django_axme.models.SyncCursor` after each page
     is ingested: a crash re-reads at most one page, which ingestion ignores. Malformed change
     items are logged and skipped. A retryable error retries the task; any other is logged and
-    raised. Returns the number of threads ingested per owner.
+    raised. Returns the number of threads ingested per owner. With the default owners, the
+    ``reply_to`` inboxes of idle intents are read too, as completion wake-ups
+    (:func:`django_axme.services.inbox.sync_completion_inboxes`; best effort, never raises).
     """
-    from django_axme.services.inbox import inbox_owners
+    from django_axme.services.inbox import inbox_owners, sync_completion_inboxes
     from django_axme.services.inbox import sync_inbox as read_inbox
 
     owners = list(owner_agents or inbox_owners())
     try:
-        return read_inbox(client(), owners, max_pages=max_pages, page_size=page_size).threads
+        threads = read_inbox(client(), owners, max_pages=max_pages, page_size=page_size).threads
+        if owner_agents is None:
+            sync_completion_inboxes(client())
+        return threads
     except AxmeError as exc:
         if exc.retryable:
             return retry_later(self, exc, kwargs={"owner_agents": owners})

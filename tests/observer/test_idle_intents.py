@@ -306,3 +306,33 @@ def test_a_quiet_waiting_intent_goes_idle_when_claimed_without_a_stream(env) -> 
     row = Intent.objects.get(intent_id=intent_id)
     assert row.idle_since is not None and row.observer_token == ""
     assert env.enqueued == []
+
+
+def test_a_completion_delivery_to_reply_to_wakes_an_idle_intent(env) -> None:
+    from django_axme.services.inbox import completion_inboxes
+
+    reply_to = "agent://test/replies"
+    remote = env.emulator.create_intent(
+        {
+            "intent_type": "intent.test.idle.v1",
+            "to_agent": "agent://test/unscripted",
+            "reply_to": reply_to,
+            "payload": {},
+        }
+    )
+    intent_id = remote["intent_id"]
+    env.emulator.transition(intent_id, "WAITING", waiting_reason="WAITING_FOR_TOOL")
+    sync.ingest_intent(env.client.get_intent(intent_id))
+    assert observe_many(intent_ids=[intent_id], slice_seconds=2.5) == {"busy": 0, "idle": 1}
+    assert completion_inboxes() == [reply_to]
+    assert _seconds_to_next_poll(intent_id) > 5
+
+    env.emulator.resolve(intent_id, "COMPLETED", result={"done": True})
+    sync_inbox.apply().get()  # the owners' inboxes, then the reply_to inbox of idle intents
+
+    # The completion thread woke it: read at once (signalled once) and its poll due now.
+    assert Intent.objects.get(intent_id=intent_id).status == "COMPLETED"
+    assert [s for i, s in env.changes if i == intent_id].count("COMPLETED") == 1
+    assert _seconds_to_next_poll(intent_id) <= 0
+    assert poll_idle_intents()["woken"] == 1
+    assert completion_inboxes() == []  # nothing idle waits on that inbox any more
