@@ -343,7 +343,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "OBSERVER_IDLE_SWEEP_SECONDS",
-        3600,
+        7200,
         NUMBER,
         "Seconds between safety re-reads of an idle intent whose approval thread is in a "
         "synchronised inbox (the inbox feed and webhooks wake it sooner).",

@@ -13,8 +13,8 @@ most one backed-off interval, never an event: the poll reads from the stored cur
 An idle intent whose approval thread is in an inbox the project synchronises
 (:func:`~django_axme.conf.inbox_owners`; the thread pending or its decision sent) is *covered*
 by that feed: the feed (or a webhook) wakes it when its thread moves, so it is not polled on
-the backoff at all, only swept every ``AXME["OBSERVER_IDLE_SWEEP_SECONDS"]`` (default one
-hour) for a wake-up that was missed. This is what lets 10,000 intents wait for people at the
+the backoff at all, only swept every ``AXME["OBSERVER_IDLE_SWEEP_SECONDS"]`` (default two
+hours) for a wake-up that was missed. This is what lets 10,000 intents wait for people at the
 cost of the inbox feed's few requests per minute.
 
 Every function here is one or a few conditional ``UPDATE`` statements; none calls the
