@@ -210,3 +210,15 @@ if hasattr(os, "register_at_fork"):
 def _on_setting_changed(setting: str, **kwargs: Any) -> None:
     if setting == "AXME":
         reset_client()
+
+
+def inbox_owners() -> list[str]:
+    """The owner agents whose inboxes are read: ``AXME["INBOX_OWNER_AGENTS"]``, or
+    ``[AXME["DEFAULT_OWNER_AGENT"]]`` when that list is empty and a default owner is set
+    (empty when neither is). Order kept, duplicates and empty names dropped. The one owner
+    rule: the inbox sync reads these inboxes, and the idle poll trusts their feed to wake the
+    intents whose approval threads they hold."""
+    owners = [o for o in (get_setting("INBOX_OWNER_AGENTS") or []) if o]
+    if not owners and get_setting("DEFAULT_OWNER_AGENT"):
+        owners = [get_setting("DEFAULT_OWNER_AGENT")]
+    return list(dict.fromkeys(owners))

@@ -342,6 +342,16 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=DAY,
     ),
     Setting(
+        "OBSERVER_IDLE_SWEEP_SECONDS",
+        7200,
+        NUMBER,
+        "Seconds between safety re-reads of an idle intent whose approval thread is in a "
+        "synchronised inbox (the inbox feed and webhooks wake it sooner).",
+        _CELERY,
+        minimum=60,
+        maximum=7 * DAY,
+    ),
+    Setting(
         "INBOX_OWNER_AGENTS",
         [],
         SEQUENCE,

@@ -12,21 +12,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django_axme.conf import get_setting
+from django_axme.conf import inbox_owners
+from django_axme.exceptions import AxmeError
 
 logger = logging.getLogger("django_axme.tasks")
 
-__all__ = ["InboxSync", "inbox_cursor_name", "inbox_owners", "sync_inbox"]
+__all__ = [
+    "InboxSync",
+    "completion_inboxes",
+    "inbox_cursor_name",
+    "inbox_owners",
+    "sync_completion_inboxes",
+    "sync_inbox",
+]
 
-
-def inbox_owners() -> list[str]:
-    """The owner agents whose inboxes are read: ``AXME["INBOX_OWNER_AGENTS"]``, or
-    ``[AXME["DEFAULT_OWNER_AGENT"]]`` when that list is empty and a default owner is set
-    (empty when neither is). Order kept, duplicates and empty names dropped."""
-    owners = [o for o in (get_setting("INBOX_OWNER_AGENTS") or []) if o]
-    if not owners and get_setting("DEFAULT_OWNER_AGENT"):
-        owners = [get_setting("DEFAULT_OWNER_AGENT")]
-    return list(dict.fromkeys(owners))
+#: Most ``reply_to`` inboxes read per inbox sync as completion wake-ups.
+MAX_COMPLETION_INBOXES = 20
 
 
 def inbox_cursor_name(owner_agent: str) -> str:
@@ -99,3 +100,37 @@ def sync_inbox(
             if not page.get("has_more"):
                 break
     return result
+
+
+def completion_inboxes(limit: int = MAX_COMPLETION_INBOXES) -> list[str]:
+    """The ``reply_to`` addresses of idle intents (off the live stream) that are not inbox
+    owners already, at most ``limit`` of them: the gateway posts an intent's completion to its
+    ``reply_to`` inbox (``completion_delivery``, a thread whose id is the intent's), so reading
+    those inboxes wakes the idle intent when it ends, well before its next backed-off poll."""
+    from django_axme.models import Intent
+
+    owners = set(inbox_owners())
+    addresses = (
+        Intent.objects.idle()
+        .exclude(reply_to="")
+        .order_by()
+        .values_list("reply_to", flat=True)
+        .distinct()[: limit + len(owners)]
+    )
+    return [a for a in addresses if a not in owners][:limit]
+
+
+def sync_completion_inboxes(client: Any, *, max_pages: int = 5, page_size: int = 100) -> int:
+    """Read the :func:`completion_inboxes` like the owners' inboxes (same cursors, same
+    ingestion: a thread of an idle intent wakes it). Best effort: an inbox the gateway will not
+    show us (another party's ``reply_to``) or any client error is logged and skipped, never
+    raised, so it cannot stop the owners' own inbox sync. Returns the threads read."""
+    read = 0
+    for address in completion_inboxes():
+        try:
+            read += sync_inbox(client, [address], max_pages=max_pages, page_size=page_size).threads[
+                address
+            ]
+        except AxmeError as exc:
+            logger.info("sync_inbox: completion inbox %s not read: %s", address, exc)
+    return read

@@ -29,6 +29,7 @@ __all__ = [
     "RefreshedIntent",
     "ingest_inbox_thread",
     "ingest_inbox_threads",
+    "poll_intents",
     "refresh_intent",
     "refresh_intents",
     "refresh_thread",
@@ -160,6 +161,37 @@ def refresh_intents(
         out[intent_id] = RefreshedIntent(
             rest.intent, first.stored + rest.stored, first.transitions + rest.transitions
         )
+    return out
+
+
+def poll_intents(client: Any, intent_ids: Iterable[str]) -> dict[str, RefreshedIntent | Exception]:
+    """The idle poll's cheap read: one request per intent that did not move.
+
+    Each intent's events after its stored cursor are asked for first (every lifecycle move is
+    an event, so an empty answer means the intent did not move, and its snapshot is not read);
+    only the intents with news are then read in full by :func:`refresh_intents` (snapshot and
+    events, written in one batch, each transition signalled once). Returns, per id, what was
+    done or the exception met; one intent's failure costs no other.
+    """
+    ids = list(dict.fromkeys(i for i in intent_ids if i))
+    rows = {r.intent_id: r for r in Intent.objects.filter(intent_id__in=ids)}
+    out: dict[str, RefreshedIntent | Exception] = {}
+    moved: dict[str, int] = {}
+    for intent_id in ids:
+        row = rows.get(intent_id)
+        cursor = row.last_seq if row is not None else 0
+        try:
+            answer = client.list_intent_events(intent_id, since=cursor or None)
+        except Exception as exc:  # reported per intent; the others go on
+            out[intent_id] = exc
+            continue
+        events = answer.get("events") if isinstance(answer, Mapping) else None
+        if row is None or (isinstance(events, list) and _valid_seqs(events)):
+            moved[intent_id] = cursor
+        else:
+            out[intent_id] = RefreshedIntent(row, 0, 0)
+    if moved:
+        out.update(refresh_intents(client, list(moved), since=moved))
     return out
 
 

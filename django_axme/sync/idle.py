@@ -10,6 +10,13 @@ clears the mark (:func:`wake`) so that they return to a live observer. A wake-up
 inbox or a webhook only makes the poll due now (:func:`poll_now`); a missed wake-up costs at
 most one backed-off interval, never an event: the poll reads from the stored cursor.
 
+An idle intent whose approval thread is in an inbox the project synchronises
+(:func:`~django_axme.conf.inbox_owners`; the thread pending or its decision sent) is *covered*
+by that feed: the feed (or a webhook) wakes it when its thread moves, so it is not polled on
+the backoff at all, only swept every ``AXME["OBSERVER_IDLE_SWEEP_SECONDS"]`` (default two
+hours) for a wake-up that was missed. This is what lets 10,000 intents wait for people at the
+cost of the inbox feed's few requests per minute.
+
 Every function here is one or a few conditional ``UPDATE`` statements; none calls the
 network, none sends a signal (the events themselves go through :func:`ingest_batch`).
 """
@@ -22,11 +29,13 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
+from django_axme.conf import get_setting, inbox_owners
 from django_axme.models import Intent
 
 __all__ = [
     "FIRST_POLL_SECONDS",
     "MAX_POLL_SECONDS",
+    "covered_by_inbox",
     "let_go_quiet",
     "mark_idle",
     "poll_interval",
@@ -57,9 +66,38 @@ def _chunks(ids: Iterable[str]) -> list[list[str]]:
     return [unique[n : n + _CHUNK] for n in range(0, len(unique), _CHUNK)]
 
 
+def covered_by_inbox(intent_ids: Iterable[str]) -> set[str]:
+    """The ids among these whose approval thread (pending, or its decision sent) belongs to
+    an owner whose inbox is synchronised: the inbox feed wakes them, see the module's
+    docstring. Empty when no inbox is synchronised. One query per 500 ids."""
+    owners = inbox_owners()
+    if not owners:
+        return set()
+    covered: set[str] = set()
+    for chunk in _chunks(intent_ids):
+        covered.update(
+            i
+            for i in Intent.objects.filter(
+                intent_id__in=chunk,
+                approvals__owner_agent__in=owners,
+                approvals__status__in=("pending", "sent"),
+            )
+            .values_list("intent_id", flat=True)
+            .distinct()
+            if i
+        )
+    return covered
+
+
+def sweep_seconds() -> float:
+    """Seconds between two re-reads of an idle intent the inbox feed covers."""
+    return float(get_setting("OBSERVER_IDLE_SWEEP_SECONDS"))
+
+
 def mark_idle(intent_ids: Iterable[str], token: str) -> list[str]:
     """Take these intents off the live stream: ``idle_since`` now, first poll in
-    :data:`FIRST_POLL_SECONDS`, and the observer lease ``token`` holds released.
+    :data:`FIRST_POLL_SECONDS` (an intent the inbox feed covers: in :func:`sweep_seconds`),
+    and the observer lease ``token`` holds released.
 
     Only intents whose lease ``token`` still holds and that are still ``WAITING`` are marked
     (a successor's lease, or an intent that moved meanwhile, is left alone). Returns the ids
@@ -74,14 +112,19 @@ def mark_idle(intent_ids: Iterable[str], token: str) -> list[str]:
         ids = [i for i in qs.values_list("intent_id", flat=True) if i]
         if not ids:
             continue
-        done = qs.filter(intent_id__in=ids)
-        done.update(
-            idle_since=now,
-            next_poll_at=now + timedelta(seconds=FIRST_POLL_SECONDS),
-            idle_polls=0,
-            observer_lease_until=None,
-            observer_token="",
-        )
+        covered = covered_by_inbox(ids)
+        for group, first_poll in (
+            ([i for i in ids if i not in covered], FIRST_POLL_SECONDS),
+            ([i for i in ids if i in covered], sweep_seconds()),
+        ):
+            if group:
+                qs.filter(intent_id__in=group).update(
+                    idle_since=now,
+                    next_poll_at=now + timedelta(seconds=first_poll),
+                    idle_polls=0,
+                    observer_lease_until=None,
+                    observer_token="",
+                )
         marked.extend(
             i for i in Intent.objects.filter(intent_id__in=ids, idle_since=now).remote_ids()
         )
@@ -105,12 +148,23 @@ def let_go_quiet(intent_ids: Iterable[str], token: str, quiet_seconds: float) ->
 
 def poll_unchanged(intent_ids: Iterable[str]) -> int:
     """A poll found these idle intents unchanged: push each one's next poll out (10 s
-    doubling to 600 s by its count of unchanged polls). One statement per distinct count
-    (at most seven). Returns how many were rescheduled."""
+    doubling to 600 s by its count of unchanged polls; one the inbox feed covers, see
+    :func:`covered_by_inbox`, by :func:`sweep_seconds`). One statement per distinct count
+    (at most eight). Returns how many were rescheduled."""
     now = timezone.now()
     done = 0
     for chunk in _chunks(intent_ids):
-        qs = Intent.objects.idle().filter(intent_id__in=chunk)
+        covered = covered_by_inbox(chunk)
+        if covered:
+            done += (
+                Intent.objects.idle()
+                .filter(intent_id__in=covered)
+                .update(
+                    idle_polls=_MAX_STEP,
+                    next_poll_at=now + timedelta(seconds=sweep_seconds()),
+                )
+            )
+        qs = Intent.objects.idle().filter(intent_id__in=chunk).exclude(intent_id__in=covered)
         steps = sorted(set(qs.values_list("idle_polls", flat=True)))
         for step in steps:
             nxt = min(int(step) + 1, _MAX_STEP)

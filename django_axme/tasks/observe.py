@@ -210,6 +210,7 @@ def observe_many(
     from django_axme.client import AxmeClient
     from django_axme.observer import MultiplexedSlice
     from django_axme.sync import leases
+    from django_axme.sync.idle import let_go_quiet
 
     ids = list(dict.fromkeys(str(i) for i in intent_ids if i))
     size = max(1, int(get_setting("OBSERVER_BATCH_SIZE")))
@@ -220,9 +221,18 @@ def observe_many(
     token = lease_token or leases.new_token()
     lease_seconds = float(get_setting("OBSERVER_LEASE_SECONDS"))
     window = int(get_setting("OBSERVE_WINDOW_SECONDS"))
-    held = leases.claim_leases(ids, token, seconds=lease_seconds)
+    claimed = leases.claim_leases(ids, token, seconds=lease_seconds)
+    idle_after = float(get_setting("OBSERVER_IDLE_AFTER_SECONDS"))
+    # Intents already quiet past the idle period (e.g. picked up again after a restart) go
+    # straight to the idle poll, without opening a stream first.
+    went_idle = set(let_go_quiet(claimed, token, idle_after))
+    held = [i for i in claimed if i not in went_idle]
     if not held:
-        return {"busy": len(ids)}
+        return (
+            {"busy": len(ids) - len(claimed), "idle": len(went_idle)}
+            if claimed
+            else {"busy": len(ids)}
+        )
     base = client()
     pool_size = max(10, size + 10)
     report = MultiplexedSlice(
@@ -233,7 +243,7 @@ def observe_many(
         window_seconds=window,
         lease_seconds=lease_seconds,
         writers=_observer_writers(),
-        idle_after=float(get_setting("OBSERVER_IDLE_AFTER_SECONDS")),
+        idle_after=idle_after,
     ).run()
     for intent_id, error in report.errors.items():
         logger.error("intent %s: observer stopped: %s", intent_id, error.get("message"))
@@ -246,7 +256,9 @@ def observe_many(
             kwargs={"lease_token": token, "slice_seconds": slice_seconds},
             **observer_task_options(),
         )
-    counts: dict[str, int] = {"busy": len(ids) - len(held)}
+    counts: dict[str, int] = {"busy": len(ids) - len(claimed)}
+    if went_idle:
+        counts["idle"] = len(went_idle)
     for outcome in report.outcomes.values():
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts

@@ -94,17 +94,19 @@ def reconcile_open_intents(
 RESYNC_BATCH = 100
 
 
-def _resync(intent_ids: list[str], operation: str = "reconcile") -> int:
+def _resync(intent_ids: list[str], operation: str = "reconcile", *, cheap: bool = False) -> int:
     """Re-read ``intent_ids`` (snapshots and events since their cursors), their events written
-    ``RESYNC_BATCH`` intents per transaction (:func:`services.refresh.refresh_intents`).
+    ``RESYNC_BATCH`` intents per transaction (:func:`services.refresh.refresh_intents`; with
+    ``cheap``, :func:`services.refresh.poll_intents`: the snapshot only of those with news).
     Returns how many were re-read; one intent's error is recorded or logged, never raised."""
-    from django_axme.services.refresh import refresh_intents
+    from django_axme.services.refresh import poll_intents, refresh_intents
 
+    read = poll_intents if cheap else refresh_intents
     resynced = 0
     for start in range(0, len(intent_ids), RESYNC_BATCH):
         chunk = intent_ids[start : start + RESYNC_BATCH]
         try:
-            outcomes = refresh_intents(client(), chunk)
+            outcomes = read(client(), chunk)
         except Exception:
             logger.exception("%s: %d intent(s) not re-read; next sweep", operation, len(chunk))
             continue
@@ -166,14 +168,15 @@ def poll_idle_intents(limit: int = 1000) -> dict[str, int]:
 
     Idle intents (``WAITING`` with no event for ``AXME["OBSERVER_IDLE_AFTER_SECONDS"]``, let
     go by their observer, see :mod:`django_axme.sync.idle`) whose ``next_poll_at`` has come,
-    up to ``limit`` of them, are re-read with :func:`services.refresh.refresh_intents`
-    (snapshot and events since the stored cursor; events written in batches, each transition
-    signalled once). Those that moved since they went idle (no longer ``WAITING``, or an
-    event stored after ``idle_since``, by this poll or by a wake-up's refresh) are woken and
-    handed back to a live observer (:func:`start_observing`; a terminal one needs none);
-    the others, and those whose read failed, have their next poll backed off (10 s doubling
-    to 10 min). A wake-up that was missed is caught by the next due poll. Safe at any time
-    and concurrently (a re-read is idempotent). Returns the counts.
+    up to ``limit`` of them, are re-read with :func:`services.refresh.poll_intents` (events
+    since the stored cursor, one request; the snapshot too only for those with news; events
+    written in batches, each transition signalled once). Those that moved since they went
+    idle (no longer ``WAITING``, or an event stored after ``idle_since``, by this poll or by a
+    wake-up's refresh) are woken and handed back to a live observer (:func:`start_observing`;
+    a terminal one needs none); the others, and those whose read failed, have their next poll
+    backed off (10 s doubling to 10 min; an intent the inbox feed covers:
+    ``AXME["OBSERVER_IDLE_SWEEP_SECONDS"]``). A wake-up that was missed is caught by the next
+    due poll. Safe at any time and concurrently (a re-read is idempotent). Returns the counts.
     """
     from django_axme.models import Intent
     from django_axme.sync import idle
@@ -181,7 +184,7 @@ def poll_idle_intents(limit: int = 1000) -> dict[str, int]:
     due = Intent.objects.due_for_poll()[:limit].remote_ids()
     if not due:
         return {"polled": 0, "woken": 0, "observers": 0, "backed_off": 0}
-    polled = _resync(due, operation="idle poll")
+    polled = _resync(due, operation="idle poll", cheap=True)
     moved = set(Intent.objects.filter(intent_id__in=due).moved_since_idle().remote_ids())
     woken = idle.wake(sorted(moved))
     backed_off = idle.poll_unchanged([i for i in due if i not in moved])
@@ -207,14 +210,19 @@ def sync_inbox(
     The cursor is stored per owner in :class:`~django_axme.models.SyncCursor` after each page
     is ingested: a crash re-reads at most one page, which ingestion ignores. Malformed change
     items are logged and skipped. A retryable error retries the task; any other is logged and
-    raised. Returns the number of threads ingested per owner.
+    raised. Returns the number of threads ingested per owner. With the default owners, the
+    ``reply_to`` inboxes of idle intents are read too, as completion wake-ups
+    (:func:`django_axme.services.inbox.sync_completion_inboxes`; best effort, never raises).
     """
-    from django_axme.services.inbox import inbox_owners
+    from django_axme.services.inbox import inbox_owners, sync_completion_inboxes
     from django_axme.services.inbox import sync_inbox as read_inbox
 
     owners = list(owner_agents or inbox_owners())
     try:
-        return read_inbox(client(), owners, max_pages=max_pages, page_size=page_size).threads
+        threads = read_inbox(client(), owners, max_pages=max_pages, page_size=page_size).threads
+        if owner_agents is None:
+            sync_completion_inboxes(client())
+        return threads
     except AxmeError as exc:
         if exc.retryable:
             return retry_later(self, exc, kwargs={"owner_agents": owners})

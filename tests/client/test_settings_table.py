@@ -150,6 +150,7 @@ def test_bounds_are_inclusive_and_documented_maxima_hold() -> None:
         "OBSERVER_BATCH_SIZE": 2000,
         "RECONCILE_AFTER_SECONDS": 7 * 86400,
         "OBSERVER_IDLE_AFTER_SECONDS": 86400,
+        "OBSERVER_IDLE_SWEEP_SECONDS": 7 * 86400,
         "WEBHOOK_MAX_BODY_BYTES": 64 * 1024**2,
         "WEBHOOK_TOLERANCE_SECONDS": 86400,
         "WEBHOOK_REPROCESS_AFTER_SECONDS": 86400,

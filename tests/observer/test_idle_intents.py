@@ -230,3 +230,109 @@ def test_observe_intent_lets_a_quiet_waiting_intent_go_idle(env) -> None:
     row = Intent.objects.get(intent_id=intent_id)
     assert row.idle_since is not None and row.observer_token == ""
     assert env.enqueued == []  # no next slice
+
+
+class _Calls:
+    """Counts the client's reads of one kind while a test runs (the HTTP calls stay real)."""
+
+    def __init__(self, monkeypatch: Any) -> None:
+        from django_axme.client import AxmeClient
+
+        self.counts: dict[str, int] = {"get_intent": 0, "list_intent_events": 0}
+        for name in self.counts:
+            original = getattr(AxmeClient, name)
+
+            def counted(client: Any, *args: Any, _name: str = name, _f: Any = original, **kw: Any):
+                self.counts[_name] += 1
+                return _f(client, *args, **kw)
+
+            monkeypatch.setattr(AxmeClient, name, counted)
+
+
+def test_an_unchanged_idle_intent_costs_one_request_per_poll(env, monkeypatch) -> None:
+    intent_id = _gone_idle(env)
+    calls = _Calls(monkeypatch)
+    _make_due(intent_id)
+    assert poll_idle_intents() == {"polled": 1, "woken": 0, "observers": 0, "backed_off": 1}
+    assert calls.counts == {"get_intent": 0, "list_intent_events": 1}
+
+    # An intent with news is read in full (its snapshot too) and signalled once.
+    env.client.approve_inbox_thread(intent_id, {"comment": "fine"}, owner_agent=OWNER)
+    env.emulator.wait_for_status(intent_id, {"COMPLETED"}, timeout=10)
+    _make_due(intent_id)
+    assert poll_idle_intents() == {"polled": 1, "woken": 1, "observers": 0, "backed_off": 0}
+    assert calls.counts["get_intent"] == 1
+    assert Intent.objects.get(intent_id=intent_id).status == "COMPLETED"
+    ours = [s for i, s in env.changes if i == intent_id]
+    assert ours[ours.index("WAITING") :] == ["WAITING", "IN_PROGRESS", "COMPLETED"]
+
+
+def test_an_intent_the_inbox_feed_covers_is_only_swept(env, settings) -> None:
+    settings.AXME = {**settings.AXME, "OBSERVER_IDLE_SWEEP_SECONDS": 1800}
+    covered = _waiting(env, SLOW_APPROVER)
+    sync_inbox(owner_agents=[OWNER])  # its approval thread is mirrored: the feed covers it
+    uncovered = _waiting(env, SLOW_APPROVER)  # its thread not mirrored yet
+    counts = observe_many(intent_ids=[covered, uncovered], slice_seconds=2.5)
+    assert counts == {"busy": 0, "idle": 2}
+    assert idle.covered_by_inbox([covered, uncovered]) == {covered}
+    assert 1795 < _seconds_to_next_poll(covered) <= 1800
+    assert 7 < _seconds_to_next_poll(uncovered) <= 10
+
+    _make_due(covered)
+    _make_due(uncovered)
+    assert poll_idle_intents()["backed_off"] == 2
+    assert 1795 < _seconds_to_next_poll(covered) <= 1800  # the sweep, not the backoff
+    assert 17 < _seconds_to_next_poll(uncovered) <= 20
+
+    # With no inbox synchronised, nothing is covered: the backoff applies again.
+    settings.AXME = {**settings.AXME, "INBOX_OWNER_AGENTS": []}
+    assert idle.covered_by_inbox([covered, uncovered]) == set()
+
+
+def test_a_quiet_waiting_intent_goes_idle_when_claimed_without_a_stream(env) -> None:
+    from django_axme.services.refresh import refresh_intent
+
+    intent_id = _waiting(env)
+    refresh_intent(env.client, intent_id)  # its events stored: WAITING in the mirror
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    row = Intent.objects.get(intent_id=intent_id)
+    row.events.update(received_at=an_hour_ago)
+    Intent.objects.filter(pk=row.pk).update(created_at=an_hour_ago)
+
+    started = timezone.now()
+    assert observe_many(intent_ids=[intent_id], slice_seconds=30) == {"busy": 0, "idle": 1}
+    assert (timezone.now() - started).total_seconds() < 5  # no slice was run
+    assert not any(intent_id in pool.readers for pool in multiplex._pools.values())
+    row = Intent.objects.get(intent_id=intent_id)
+    assert row.idle_since is not None and row.observer_token == ""
+    assert env.enqueued == []
+
+
+def test_a_completion_delivery_to_reply_to_wakes_an_idle_intent(env) -> None:
+    from django_axme.services.inbox import completion_inboxes
+
+    reply_to = "agent://test/replies"
+    remote = env.emulator.create_intent(
+        {
+            "intent_type": "intent.test.idle.v1",
+            "to_agent": "agent://test/unscripted",
+            "reply_to": reply_to,
+            "payload": {},
+        }
+    )
+    intent_id = remote["intent_id"]
+    env.emulator.transition(intent_id, "WAITING", waiting_reason="WAITING_FOR_TOOL")
+    sync.ingest_intent(env.client.get_intent(intent_id))
+    assert observe_many(intent_ids=[intent_id], slice_seconds=2.5) == {"busy": 0, "idle": 1}
+    assert completion_inboxes() == [reply_to]
+    assert _seconds_to_next_poll(intent_id) > 5
+
+    env.emulator.resolve(intent_id, "COMPLETED", result={"done": True})
+    sync_inbox.apply().get()  # the owners' inboxes, then the reply_to inbox of idle intents
+
+    # The completion thread woke it: read at once (signalled once) and its poll due now.
+    assert Intent.objects.get(intent_id=intent_id).status == "COMPLETED"
+    assert [s for i, s in env.changes if i == intent_id].count("COMPLETED") == 1
+    assert _seconds_to_next_poll(intent_id) <= 0
+    assert poll_idle_intents()["woken"] == 1
+    assert completion_inboxes() == []  # nothing idle waits on that inbox any more
