@@ -119,7 +119,8 @@ def schedule_takeovers(limit: int = 1000) -> int:
     by_end: dict[Any, list[str]] = {}
     rows = Intent.objects.lease_lapsing(lease * 0.6, now)[:limit]
     for intent_id, until in rows.values_list("intent_id", "observer_lease_until"):
-        by_end.setdefault(until, []).append(intent_id)
+        if intent_id:
+            by_end.setdefault(until, []).append(intent_id)
     for until, ids in by_end.items():
         countdown = max(0.0, (until - now).total_seconds()) + 0.2
         for start in range(0, len(ids), size):
