@@ -16,7 +16,12 @@ For each worker count K (in one run, ``--repeats`` times, counts interleaved):
    the Celery queue hands M to each process, and the leases keep one observer per intent;
 3. once the workers have caught up with the intents' first events, the burst: every intent
    moves to DELIVERED at once; the rate is N events over the time from the first emit to the
-   last ``intent_status_changed`` in a worker.
+   last ``intent_status_changed`` in a worker (the emulator's own emitting time included). The
+   CPU time each process spent in the burst (workers, emulator, this process, the PostgreSQL
+   backends of the run's database) is printed with it, and the rate the burst would reach if
+   that CPU were spread perfectly over the machine's cores: on a small machine that ceiling,
+   not the workers, is what bounds the ratios. ``--py-spy PATH`` samples each worker during
+   the burst (raw stacks in the run's directory).
 
 ``--kill`` adds a run with ``--kill-workers`` processes and a beat process (reconcile sweep
 every ``--reconcile`` s): half the intents move to IN_PROGRESS, one worker is SIGKILLed once a
