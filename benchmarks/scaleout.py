@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -265,8 +266,12 @@ def burst_phase(
         last = wait_file_signals(signals, {(i, s) for i, s in seqs.items()}, 300)
         cpu = cpu_snapshot(workers, emu, database)
         spread = task_spread(tasks_log)
-        for spy in spies:
-            spy.wait(30)
+        for spy in spies:  # py-spy may lag behind a process with thousands of threads
+            try:
+                spy.wait(30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+                spy.wait(5)
     finally:
         workers.stop()
     rate = len(ids) / max(1e-6, last - first)
@@ -308,6 +313,8 @@ def main() -> None:
     if not (args.broker_url or "").startswith("redis://"):
         parser.error("--broker-url must be a Redis URL")
     counts = [int(c) for c in args.workers.split(",") if c]
+    # A timeout's SIGTERM unwinds like an exception, so the worker processes are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     work = Path(tempfile.mkdtemp(prefix="axme-scaleout-"))
     axme = {

@@ -16,3 +16,5 @@ CELERY_BEAT_SCHEDULE = beat_schedule(
     inbox_seconds=3600,
     idle_poll_seconds=3600,
 )
+# What production runs: with DEBUG on, Django records (and formats) every query of the writer.
+DEBUG = False
