@@ -314,7 +314,7 @@ def main() -> None:
         parser.error("--broker-url must be a Redis URL")
     counts = [int(c) for c in args.workers.split(",") if c]
     # A timeout's SIGTERM unwinds like an exception, so the worker processes are stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     work = Path(tempfile.mkdtemp(prefix="axme-scaleout-"))
     axme = {
