@@ -120,6 +120,21 @@ class IntentQuerySet(models.QuerySet["Intent"]):
             .filter(observer_lease_until__gt=now)
         )
 
+    def lease_lapsing(self, within: float, now: datetime | None = None) -> IntentQuerySet:
+        """Open, remote, non-idle intents whose live lease ends within ``within`` seconds,
+        soonest first: a holder that renews on time (every third of the lease) never lets
+        its lease get this short, so its process probably died (what the reconcile sweep
+        schedules a takeover for, at the lease's end)."""
+        now = now or timezone.now()
+        return (
+            self.open()
+            .remote()
+            .not_idle()
+            .with_live_lease(now)
+            .filter(observer_lease_until__lte=now + timedelta(seconds=within))
+            .order_by("observer_lease_until", "id")
+        )
+
     def orphaned(self, now: datetime | None = None) -> IntentQuerySet:
         """Open, remote intents whose lease is missing or expired and that are not idle, least
         recently heard first (what the reconcile sweep gives observers again)."""

@@ -32,6 +32,7 @@ __all__ = [
     "prune",
     "reconcile_open_intents",
     "resend_unsent_decisions",
+    "schedule_takeovers",
     "sync_inbox",
 ]
 
@@ -53,7 +54,10 @@ def reconcile_open_intents(
        after-commit message was lost) are sent (same idempotency key: never twice).
     2. Open intents without a live observer lease (never observed, or its worker died and the
        lease expired) get observers again, batched into ``observe_many`` slices; they resume
-       from the stored cursor.
+       from the stored cursor. Leases that are still live but were not renewed on time (their
+       worker probably died) get a successor scheduled at the lease's end
+       (:func:`schedule_takeovers`), so a dead worker's intents are taken over when its lease
+       ends rather than at the first sweep after that.
     3. Open intents whose observer holds a lease but that were not heard from for
        ``AXME["RECONCILE_AFTER_SECONDS"]`` are re-read once (snapshot and events since the
        cursor), as a safety net against a stuck stream.
@@ -77,17 +81,53 @@ def reconcile_open_intents(
     resynced = _resync(stale)
     orphans = Intent.objects.orphaned()[:limit].remote_ids()
     started = start_observing(orphans)
+    takeovers = schedule_takeovers(limit)
     decisions = resend_unsent_decisions(older_than_seconds=decisions_after_seconds, limit=limit)
     result = {
         "signals": delivered,
         "sent": len(pending),
         "resynced": resynced,
         "observers": started,
+        "takeovers": takeovers,
         "decisions": decisions,
     }
     if any(result.values()):
         logger.info("reconcile_open_intents: %s", result)
     return result
+
+
+def schedule_takeovers(limit: int = 1000) -> int:
+    """Schedule a successor for each lease running out unrenewed; return how many intents.
+
+    A live observer renews its leases every third of ``AXME["OBSERVER_LEASE_SECONDS"]``, so a
+    lease with less than 60% of that left was not renewed on time: its worker probably died
+    (:meth:`~django_axme.querysets.IntentQuerySet.lease_lapsing`). One ``observe_many`` per
+    lease end (a dead token's leases share one) is enqueued to run just after it: it claims the
+    leases that expired and finds those renewed meanwhile busy, so a live observer is never
+    displaced and a dead one is replaced within its lease time. Several sweeps may schedule
+    the same takeover; the lease lets one of them observe.
+    """
+    from django.utils import timezone
+
+    from django_axme.celery import observer_task_options
+    from django_axme.models import Intent
+    from django_axme.tasks.observe import observe_many
+
+    lease = float(get_setting("OBSERVER_LEASE_SECONDS"))
+    size = max(1, int(get_setting("OBSERVER_BATCH_SIZE")))
+    now = timezone.now()
+    by_end: dict[Any, list[str]] = {}
+    rows = Intent.objects.lease_lapsing(lease * 0.6, now)[:limit]
+    for intent_id, until in rows.values_list("intent_id", "observer_lease_until"):
+        if intent_id:
+            by_end.setdefault(until, []).append(intent_id)
+    for until, ids in by_end.items():
+        countdown = max(0.0, (until - now).total_seconds()) + 0.2
+        for start in range(0, len(ids), size):
+            observe_many.apply_async(
+                args=(ids[start : start + size],), countdown=countdown, **observer_task_options()
+            )
+    return sum(len(ids) for ids in by_end.values())
 
 
 #: Intents re-read per batch write by the reconcile sweep.
