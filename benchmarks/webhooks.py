@@ -12,10 +12,13 @@ What it does, in one run, all over real HTTP:
 1. starts the emulator's HTTP server and a Django WSGI server (a pool of threads, persistent
    database connections) for the test project in this process;
 2. **push**: subscribes the webhook view (``manage.py axme_webhooks sync``; processing in one
-   Celery worker process, the default setting, or ``--processing inline``) and opens
-   ``--approvals`` human tasks at random times within ``--spread`` seconds; for each, the
-   latency from the emulator opening the task to
-   ``approval_requested`` firing (p50/p99/max). No inbox sync runs;
+   Celery worker process, the default setting, or ``--processing inline``), creates
+   ``--approvals`` intents (each opens a thread in its addressee's inbox, so one delivery
+   each, all at once) and waits until those deliveries are delivered and processed (unless
+   ``--no-settle``); then opens their human tasks at random times within ``--spread``
+   seconds; for each, the latency from the emulator opening the task to
+   ``approval_requested`` firing (p50/p99/max), and per hop (``benchmarks/webhook_hops.py``:
+   emulator queue, POST, view, row, broker, worker, signal). No inbox sync runs;
 3. **inbox sync**: revokes the subscription and does the same with ``sync_inbox`` run every
    ``--inbox-seconds`` (30 s, the default beat period), the path django-axme had before;
 4. **throughput**: ``--deliveries`` signed deliveries POSTed by ``--clients`` connections
@@ -42,6 +45,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from benchmarks.webhook_hops import Hops, read_worker_stamps, wrap_wsgi
 
 REPO = Path(__file__).resolve().parents[1]
 TESTPROJECT = REPO / "testproject"
@@ -124,6 +129,10 @@ def load(url: str, count: int, clients: int) -> None:
 # -- the Django side --------------------------------------------------------------------------
 
 
+#: The per-hop stamps of the push phase running now (``None`` outside it).
+HOPS: list[Hops | None] = [None]
+
+
 def web_server(threads: int) -> Any:
     """A WSGI server for the test project whose requests run on a fixed pool of threads
     (created when it starts serving, so after a fork), so each thread keeps its database
@@ -150,7 +159,7 @@ def web_server(threads: int) -> Any:
             self.pool.submit(self.process_request_thread, request, client_address)
 
     server = PoolServer(("127.0.0.1", 0), Quiet)
-    server.set_app(get_wsgi_application())
+    server.set_app(wrap_wsgi(get_wsgi_application(), lambda: HOPS[0]))
     return server
 
 
@@ -186,11 +195,13 @@ class Arrivals:
 
     def __init__(self) -> None:
         self.at: dict[str, float] = {}
+        self.wall: dict[str, float] = {}  # the same, wall-clock (for the per-hop figures)
         self.lock = threading.Lock()
 
     def __call__(self, sender: Any, approval: Any, **kwargs: Any) -> None:
         with self.lock:
             self.at.setdefault(approval.thread_id, time.monotonic())
+            self.wall.setdefault(approval.thread_id, time.time())
 
     def count(self, ids: list[str]) -> int:
         self.read_probe()
@@ -209,14 +220,13 @@ class Arrivals:
             for line in self.probe.read_text().splitlines():
                 stamp, thread_id = line.split()
                 self.at.setdefault(thread_id, float(stamp) + offset)
+                self.wall.setdefault(thread_id, float(stamp))
 
 
-def open_tasks(
-    emulator: Any, n: int, spread: float, seed: int
-) -> tuple[list[str], dict[str, float], dict[str, float]]:
-    """Create ``n`` intents (not mirrored) and open their human tasks at random times within
-    ``spread`` seconds, on a thread; returns the ids and the opening times (monotonic, and
-    wall-clock for comparing with database timestamps)."""
+def create_intents(emulator: Any, n: int) -> list[str]:
+    """Create ``n`` intents (not mirrored), each ``IN_PROGRESS``; returns their ids. Each
+    opens a thread in its addressee's inbox (``inbox.thread_created``, a webhook delivery
+    when a subscription exists)."""
     ids = []
     for i in range(n):
         created = emulator.create_intent(
@@ -229,6 +239,34 @@ def open_tasks(
         )
         emulator.transition(created["intent_id"], "IN_PROGRESS")
         ids.append(created["intent_id"])
+    return ids
+
+
+def settle(emulator: Any, timeout: float = 120.0) -> float:
+    """Wait until the emulator has no delivery queued or in flight and every recorded
+    delivery is processed; returns the seconds it took. Run between :func:`create_intents`
+    and :func:`open_tasks`, so that the burst of the setup's deliveries (one per intent, all
+    at once) is not still queued in the emulator, the server or the worker when the measured
+    approvals are opened."""
+    from django_axme.models import WebhookDelivery, WebhookOutcome
+
+    started = time.monotonic()
+    deadline = started + timeout
+    emulator.webhooks.wait_idle(timeout)
+    due = WebhookDelivery.objects.filter(
+        outcome__in=(WebhookOutcome.RECEIVED, WebhookOutcome.FAILED), processed_at__isnull=True
+    )
+    while due.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def open_tasks(
+    emulator: Any, ids: list[str], spread: float, seed: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Open the human tasks of intents ``ids`` at random times within ``spread`` seconds,
+    on a thread; returns the opening times (monotonic, and wall-clock for comparing with
+    database timestamps)."""
     rng = random.Random(seed)
     schedule = sorted((rng.uniform(0, spread), intent_id) for intent_id in ids)
     opened: dict[str, float] = {}
@@ -247,7 +285,7 @@ def open_tasks(
             )
 
     threading.Thread(target=run, daemon=True).start()
-    return ids, opened, opened_wall
+    return opened, opened_wall
 
 
 def wait_all(arrivals: Arrivals, ids: list[str], timeout: float, tick: Any = None) -> None:
@@ -273,6 +311,7 @@ def start_worker(options: Any) -> tuple[subprocess.Popen[bytes], Path]:
         "DJANGO_SETTINGS_MODULE": "benchmarks.webhook_bench_settings",
         "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTPROJECT)]),
         "AXME_BENCH_SIGNALS": str(probe),
+        "AXME_BENCH_HOPS": str(probe.with_name("hops.txt")),
         "AXME_BENCH_AXME": json.dumps({"INBOX_OWNER_AGENTS": [], "DEFAULT_OWNER_AGENT": OWNER}),
         "AXME_BASE_URL": options.emulator_url,
         "AXME_API_KEY": API_KEY,
@@ -328,6 +367,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=("celery", "inline"),
         default="celery",
         help="push phase: process in a Celery worker (the default setting) or in the view",
+    )
+    parser.add_argument(
+        "--no-settle",
+        action="store_true",
+        help="push phase: open the approvals while the deliveries of creating their intents "
+        "are still queued (how the benchmark measured before; a burst's backlog, see the docs)",
     )
     parser.add_argument(
         "--load", nargs=3, metavar=("URL", "COUNT", "CLIENTS"), help=argparse.SUPPRESS
@@ -387,23 +432,38 @@ def main(argv: list[str] | None = None) -> int:
 
     # 2. push
     worker = None
+    worker_hops: Path | None = None
     if options.processing == "celery":
         worker, probe = start_worker(options)
         arrivals.probe = probe
+        worker_hops = probe.with_name("hops.txt")
         settings.AXME = {**settings.AXME, "WEBHOOK_PROCESSING": "celery"}
     call_command("axme_webhooks", "sync", stdout=StringIO())
-    ids, opened, opened_wall = open_tasks(emulator, n, spread, options.seed)
+    hops = HOPS[0] = Hops(OWNER)
+    hops.watch_emulator(emulator.webhooks)
+    ids = create_intents(emulator, n)
+    settled = float("nan") if options.no_settle else settle(emulator)
+    setup_deliveries = WebhookDelivery.objects.count()
+    opened, opened_wall = open_tasks(emulator, ids, spread, options.seed)
     wait_all(arrivals, ids, spread + 30)
     push = latencies(arrivals, ids, opened)
     emulator.webhooks.wait_idle(30)
+    HOPS[0] = None
     deliveries = WebhookDelivery.objects.count()
     attempts = list(emulator.webhooks.attempts)
     stages = WebhookDelivery.objects.filter(
         thread_id__in=ids, owner_agent=OWNER, event_type="inbox.thread_created"
-    ).values_list("thread_id", "received_at", "processed_at")
-    to_view = [r.timestamp() - opened_wall[t] for t, r, _p in stages if t in opened_wall]
-    processing = [p.timestamp() - r.timestamp() for _t, r, p in stages if p]
+    ).values_list("thread_id", "delivery_id", "pk", "received_at", "processed_at")
+    to_view = [r.timestamp() - opened_wall[t] for t, _d, _k, r, _p in stages if t in opened_wall]
+    processing = [p.timestamp() - r.timestamp() for *_rest, r, p in stages if p]
     refused = sum(1 for *_rest, status in attempts if not status.startswith("2"))
+    arrivals.read_probe()
+    hop_lines = hops.report(
+        opened_wall,
+        [(t, d, k, r.timestamp(), p.timestamp() if p else None) for t, d, k, r, p in stages],
+        dict(arrivals.wall),
+        read_worker_stamps(worker_hops) if worker_hops is not None else {},
+    )
     if worker is not None:
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
@@ -414,7 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     for sub in emulator.gateway.table("webhook_subscriptions").values():
         call_command("axme_webhooks", "delete", sub["subscription_id"], stdout=StringIO())
     tasks.sync_inbox.run(owner_agents=[OWNER])  # cursor at "now", as a running beat would be
-    ids_b, opened_b, _wall = open_tasks(emulator, n, spread, options.seed + 1)
+    ids_b = create_intents(emulator, n)
+    opened_b, _wall = open_tasks(emulator, ids_b, spread, options.seed + 1)
     next_sync = [time.monotonic() + options.inbox_seconds]
 
     def tick() -> None:
@@ -469,11 +530,20 @@ def main(argv: list[str] | None = None) -> int:
         f"p99 {ms(pct(push, 99))}, max {ms(max(push, default=float('nan')))}; "
         f"{deliveries} deliveries recorded, {len(attempts)} POSTs, {refused} not 2xx"
     )
+    if options.no_settle:
+        print(f"  (--no-settle: the approvals met the backlog of the {n} intents' deliveries)")
+    else:
+        print(
+            f"  (before the clock started: the {setup_deliveries} deliveries of creating the "
+            f"{n} intents, all at once, were delivered and processed in {settled:.2f} s)"
+        )
     print(
         f"  of which emulator -> view recorded: p50 {ms(pct(to_view, 50))}, "
         f"p99 {ms(pct(to_view, 99))}; recorded -> processed: p50 {ms(pct(processing, 50))}, "
         f"p99 {ms(pct(processing, 99))}"
     )
+    print("  per hop (wall clock; the approver's inbox.thread_created delivery):")
+    print("\n".join(hop_lines))
     print(
         f"inbox sync every {options.inbox_seconds:.0f} s (no webhooks): {len(pulled)}/{n} approvals"
     )
