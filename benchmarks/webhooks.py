@@ -46,9 +46,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchmarks.webhook_hops import Hops, read_worker_stamps, wrap_wsgi
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO)]  # run as ``python benchmarks/webhooks.py`` from the repository root
+
+from benchmarks.webhook_hops import Hops, read_worker_stamps, wrap_wsgi  # noqa: E402
+
 TESTPROJECT = REPO / "testproject"
 API_KEY = "axme_sa_bench_webhooks-key"
 SECRET = "bench-webhook-secret-0123456789"
