@@ -12,8 +12,10 @@ This is the only place that sends the public signals. How a signal travels:
    of intents; should that pass fail, intent by intent with :func:`deliver_group`). Each
    delivery is **one transaction**: the rows are claimed (``SELECT ... FOR UPDATE`` on
    PostgreSQL, the ``IMMEDIATE`` write lock on SQLite) and deleted, then every receiver of
-   every claimed signal is called inside its own savepoint. The claim and whatever the
-   receivers wrote to the database commit together.
+   every claimed signal is called inside its own savepoint (opened when the receiver sends
+   its first SQL statement: a receiver that does not touch the database costs none; see
+   :func:`_isolated`). The claim and whatever the receivers wrote to the database commit
+   together.
 3. **Recovered after a crash.** A process killed after the mirror commit but before the
    delivery commit leaves the rows (and rolls back any partial receiver writes);
    :func:`deliver_pending_signals` (run by the worker at start, by the periodic reconcile task
@@ -52,7 +54,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import DatabaseError, Error, connections, transaction
 from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
@@ -360,11 +362,11 @@ def _live_receivers(signal: Signal, sender: type) -> list[Callable[..., Any]]:
 
 
 def _send(signal: Signal, sender: type, kwargs: Kwargs, intent_id: str | None) -> None:
-    """Call each receiver in its own savepoint; log (never raise) an ``Exception``."""
+    """Call each receiver in its own savepoint (:func:`_isolated`); log (never raise) an
+    ``Exception``."""
     for receiver in _live_receivers(signal, sender):
         try:
-            with transaction.atomic():
-                receiver(signal=signal, sender=sender, **kwargs)
+            _isolated(receiver, signal=signal, sender=sender, **kwargs)
         except Exception as exc:
             logger.error(
                 "receiver %s of %s failed for intent %s: %s",
@@ -374,6 +376,66 @@ def _send(signal: Signal, sender: type, kwargs: Kwargs, intent_id: str | None) -
                 exc,
                 exc_info=(type(exc), exc, exc.__traceback__),
             )
+
+
+def _isolated(receiver: Callable[..., Any], **kwargs: Any) -> None:
+    """Call ``receiver(**kwargs)`` as ``with transaction.atomic(): receiver(**kwargs)`` would,
+    inside the delivery transaction, but open the savepoint only when the receiver first sends
+    SQL through Django's connection (an ``execute_wrapper``): a receiver that does not touch
+    the database (most of them, most of the time: they skip intents that are not theirs) costs
+    no round trip, and one that does gets its savepoint before its first statement.
+
+    The outcome is the one of the plain ``atomic`` block: a receiver that raises has its
+    statements rolled back (to the savepoint, if it sent any) and the ``on_commit`` callbacks
+    it registered dropped, then the exception propagates; one that returns with the
+    transaction marked for rollback (an error it swallowed inside ``atomic(savepoint=False)``,
+    or ``set_rollback(True)``) is rolled back the same way without an exception; otherwise its
+    savepoint is released (a failing release is rolled back and raised, as ``atomic`` does).
+    """
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:  # pragma: no cover - delivery always runs in one
+        with transaction.atomic():
+            receiver(**kwargs)
+        return
+    state: dict[str, Any] = {"sid": None, "opening": False}
+
+    def open_savepoint(execute: Any, sql: Any, params: Any, many: Any, context: Any) -> Any:
+        if state["sid"] is None and not state["opening"] and not connection.needs_rollback:
+            state["opening"] = True  # the SAVEPOINT statement itself passes through here
+            try:
+                state["sid"] = connection.savepoint()
+            finally:
+                state["opening"] = False
+        return execute(sql, params, many, context)
+
+    callbacks = len(connection.run_on_commit)
+
+    def undo() -> None:
+        sid = state["sid"]
+        connection.needs_rollback = False
+        del connection.run_on_commit[callbacks:]
+        if sid is not None:
+            try:
+                connection.savepoint_rollback(sid)
+                connection.savepoint_commit(sid)
+            except Error:  # as ``atomic``: mark for rollback at a higher level
+                connection.needs_rollback = True
+
+    try:
+        with connection.execute_wrapper(open_savepoint):
+            receiver(**kwargs)
+    except BaseException:
+        undo()
+        raise
+    if connection.needs_rollback:
+        undo()
+        return
+    if state["sid"] is not None:
+        try:
+            connection.savepoint_commit(state["sid"])
+        except DatabaseError:
+            undo()
+            raise
 
 
 def deliver_pending_signals(*, older_than_seconds: float = 0.0, limit: int = 10_000) -> int:
