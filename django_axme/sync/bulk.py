@@ -30,8 +30,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from django.db import connections, models
+from django.utils import timezone
 
-__all__ = ["insert_returning", "max_parameters", "update_rows"]
+__all__ = ["insert_plain", "insert_returning", "max_parameters", "update_rows", "update_values"]
 
 M = TypeVar("M", bound=models.Model)
 
@@ -186,18 +187,39 @@ def _insert_values(
     slower for a batch. ``None`` (nothing sent) when a value is an expression or not plain
     JSON: the caller then lets Django insert the chunk."""
     connection = connections[using]
+    now = timezone.now()
+    stamped = [
+        isinstance(f, models.DateTimeField) and bool(f.auto_now or f.auto_now_add) for f in fields
+    ]
     values: list[list[Any]] = []
     for obj in objs:
         row = []
-        for field in fields:
-            value = field.pre_save(obj, True)
-            if hasattr(value, "resolve_expression"):
-                return None
+        for field, stamp in zip(fields, stamped, strict=True):
+            if stamp:  # DateTimeField.pre_save, with one timezone.now() for the batch
+                value = now
+                setattr(obj, field.attname, now)
+            else:
+                value = field.pre_save(obj, True)
+                if hasattr(value, "resolve_expression"):
+                    return None
             row.append(field.get_db_prep_save(value, connection))
         values.append(row)
     ready = _recordset(values, fields, connection)
     if ready is None:
         return None
+    return _insert_json(model, fields, ready, returning, connection)
+
+
+def _insert_json(
+    model: type[models.Model],
+    fields: Sequence[Any],
+    ready: tuple[str, str],
+    returning: Sequence[Any],
+    connection: Any,
+) -> list[tuple[Any, ...]]:
+    """The ``INSERT ... SELECT ... FROM jsonb_to_recordset`` of :func:`_insert_values`, for the
+    JSON document and column list ``ready`` (from :func:`_recordset`); the returned rows in
+    order, through the returned fields' converters."""
     doc, columns = ready
     qn = connection.ops.quote_name
     names = [f"v.c{i}" for i in range(len(fields))]
@@ -229,6 +251,42 @@ def _insert_values(
                 items[i] = func(items[i], cols[i], connection)
         out.append(tuple(items))
     return out
+
+
+def insert_plain(
+    model: type[models.Model],
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    using: str = "default",
+) -> list[Any]:
+    """Insert ``rows``, each the values of the fields ``names`` (attnames, e.g. ``intent_id``
+    for a foreign key; every concrete field but the primary key, in any order) as a model
+    instance would hold them, without building instances; returns the new primary keys in
+    order. No ``pre_save`` hook runs (give ``auto_now`` fields their value). On PostgreSQL one
+    ``INSERT ... FROM jsonb_to_recordset`` (see :func:`_insert_values`); elsewhere, or for a
+    value that is not plain JSON, instances through :func:`insert_returning`."""
+    if not rows:
+        return []
+    opts = model._meta
+    fields = [cast(models.Field, opts.get_field(n)) for n in names]
+    expected = {f.attname for f in opts.concrete_fields if not f.primary_key and not f.generated}
+    if {f.attname for f in fields} != expected or len(fields) != len(expected):
+        raise ValueError(f"name every field of {opts.label} but its primary key, once")
+    connection = connections[using]
+    pk = cast(models.Field, opts.pk)
+    if connection.vendor == "postgresql" and all(_json_ready(f) for f in fields):
+        prepared = [
+            [f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)]
+            for row in rows
+        ]
+        ready = _recordset(prepared, fields, connection)
+        if ready is not None:
+            return [r[0] for r in _insert_json(model, fields, ready, [pk], connection)]
+    attnames = [f.attname for f in fields]
+    objs = [model(**dict(zip(attnames, row, strict=True))) for row in rows]
+    insert_returning(model, objs, using=using)
+    return [o.pk for o in objs]
 
 
 def update_rows(
@@ -317,18 +375,33 @@ def _update_recordset(
     connection: Any,
 ) -> int | None:
     """PostgreSQL: :func:`update_rows` as one ``UPDATE ... FROM jsonb_to_recordset(%s)``
-    whose one parameter is the JSON of every row's values (see :func:`_insert_values`);
-    ``None`` (nothing sent) when a value is not plain JSON."""
-    opts = model._meta
-    pk = cast(models.Field, opts.pk)
-    every = [pk, *columns]
-    ready = _recordset(
-        [[f.get_db_prep_save(getattr(row, f.attname), connection) for f in every] for row in rows],
-        every,
-        connection,
-    )
+    (:func:`_update_json`); ``None`` (nothing sent) when a value is not plain JSON."""
+    every = [cast(models.Field, model._meta.pk), *columns]
+    prepared = [
+        [f.get_db_prep_save(getattr(row, f.attname), connection) for f in every] for row in rows
+    ]
+    ready = _recordset(prepared, every, connection)
     if ready is None:
         return None
+    updated = _update_json(model, columns, ready, fixed, connection)
+    for field, value in fixed:
+        for row in rows:
+            setattr(row, field.attname, value)
+    return updated
+
+
+def _update_json(
+    model: type[models.Model],
+    columns: list[Any],
+    ready: tuple[str, str],
+    fixed: list[tuple[Any, Any]],
+    connection: Any,
+) -> int:
+    """One ``UPDATE ... FROM jsonb_to_recordset(%s)`` whose one parameter is the JSON of every
+    row's prepared values (``ready``, from :func:`_recordset`: primary key first, then
+    ``columns``), plus ``fixed`` (field, value) constants."""
+    opts = model._meta
+    pk = cast(models.Field, opts.pk)
     doc, types = ready
     qn = connection.ops.quote_name
     table = qn(opts.db_table)
@@ -343,8 +416,48 @@ def _update_recordset(
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        updated = int(cursor.rowcount)
-    for field, value in fixed:
-        for row in rows:
-            setattr(row, field.attname, value)
-    return updated
+        return int(cursor.rowcount)
+
+
+def update_values(
+    model: type[models.Model],
+    rows: Mapping[Any, Mapping[str, Any]],
+    constants: Mapping[str, Any] | None = None,
+    *,
+    using: str = "default",
+) -> bool:
+    """Set ``rows[pk]`` (field name -> value) and ``constants`` on each row ``pk`` of
+    ``model``: on PostgreSQL one ``UPDATE ... FROM jsonb_to_recordset`` per distinct set of
+    field names (see :func:`_insert_values`). Returns False (nothing written) on another
+    database, or when a field or value does not travel as plain JSON: the caller then writes
+    the rows its own way."""
+    connection = connections[using]
+    opts = model._meta
+    pk = cast(models.Field, opts.pk)
+    fixed = [(cast(models.Field, opts.get_field(n)), v) for n, v in (constants or {}).items()]
+    groups: dict[tuple[str, ...], list[Any]] = {}
+    for key, values in rows.items():
+        groups.setdefault(tuple(values), []).append(key)
+    fields = {n: cast(models.Field, opts.get_field(n)) for names in groups for n in names}
+    if connection.vendor != "postgresql" or not all(
+        _json_ready(f) for f in [pk, *fields.values(), *(f for f, _ in fixed)]
+    ):
+        return False
+    plans = []
+    for names, keys in groups.items():
+        columns = [fields[n] for n in names]
+        prepared = [
+            [
+                pk.get_db_prep_save(key, connection),
+                *(f.get_db_prep_save(rows[key][f.name], connection) for f in columns),
+            ]
+            for key in keys
+        ]
+        ready = _recordset(prepared, [pk, *columns], connection)
+        if ready is None:
+            return False
+        if columns or fixed:
+            plans.append((columns, ready))
+    for columns, ready in plans:
+        _update_json(model, columns, ready, fixed, connection)
+    return True
