@@ -47,6 +47,8 @@ def call_isolated(receiver: Callable[..., Any], **kwargs: Any) -> None:
     transaction marked for rollback (an error it swallowed inside ``atomic(savepoint=False)``,
     or ``set_rollback(True)``) is rolled back the same way without an exception; otherwise its
     savepoint is released (a failing release is rolled back and raised, as ``atomic`` does).
+    Statements sent on the raw driver connection (``connection.connection``) bypass Django's
+    cursor and its wrappers: they are not seen, so they get no savepoint of their own.
     """
     connection = transaction.get_connection()
     if not connection.in_atomic_block:  # pragma: no cover - delivery always runs in one
