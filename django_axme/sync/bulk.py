@@ -32,6 +32,8 @@ from typing import Any, TypeVar, cast
 from django.db import connections, models
 from django.utils import timezone
 
+from django_axme.exceptions import AxmeError
+
 __all__ = ["insert_plain", "insert_returning", "max_parameters", "update_rows", "update_values"]
 
 M = TypeVar("M", bound=models.Model)
@@ -123,7 +125,7 @@ _JSON_READY = frozenset(
 )
 
 
-class _NotPlain(Exception):
+class _NotPlain(AxmeError):
     """A prepared value :func:`_plain` cannot put in JSON unchanged (internal)."""
 
 
