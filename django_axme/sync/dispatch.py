@@ -40,14 +40,17 @@ Guarantees:
   ``KeyboardInterrupt``, ``SystemExit``) aborts the delivery: nothing of it is committed and the
   rows stay pending.
 
-Signal arguments are rebuilt from the stored ids when a row is delivered by another process or
-transaction than the one that recorded it (the ``intent``/``approval`` instance is then the row
-as it is at delivery time); the normal after-commit path hands over the writer's own instances.
+Signal arguments are rebuilt from the stored ids when a row is delivered by another process
+than the one that recorded it, or after that process's after-commit delivery is over (the
+``intent``/``approval`` instance is then the row as it is at delivery time); the normal
+after-commit path hands over the writer's own instances, also when a delivery in another
+thread of the same process claims the row first (two threads writing the same intent).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -231,7 +234,27 @@ def _unique_keys(pairs: Iterable[tuple[int | None, int | None]]) -> list[GroupKe
     return list(keys)
 
 
+#: The arguments of signals this process recorded and committed, until its own after-commit
+#: delivery is over (pending row pk -> receivers' arguments): a delivery in another thread
+#: that claims such a row (the same intent, written by two threads) hands over the writer's
+#: instances instead of re-reading the rows. Entries are added after the commit only, so
+#: they never describe a rolled-back change.
+_committed: dict[int, Kwargs] = {}
+_committed_lock = threading.Lock()
+
+
 def _deliver_after_commit(keys: list[GroupKey], cache: dict[int, Kwargs]) -> None:
+    with _committed_lock:
+        _committed.update(cache)
+    try:
+        _deliver_keys(keys, cache)
+    finally:
+        with _committed_lock:
+            for pk in cache:
+                _committed.pop(pk, None)
+
+
+def _deliver_keys(keys: list[GroupKey], cache: dict[int, Kwargs]) -> None:
     try:
         deliver_groups(keys, cache)
         return
@@ -358,6 +381,12 @@ def _rebuild(rows: list[_Claimed], cache: dict[int, Kwargs]) -> Iterable[tuple[_
     the row, else re-read from the database (a few queries per batch). Rows that cannot be
     rebuilt (an unknown signal name) are logged and dropped."""
     missing = [r for r in rows if r.pk not in cache]
+    if missing:
+        with _committed_lock:
+            shared = {r.pk: _committed[r.pk] for r in missing if r.pk in _committed}
+        if shared:
+            cache = {**cache, **shared}
+            missing = [r for r in missing if r.pk not in shared]
     intents = Intent.objects.in_bulk({r.intent_id for r in missing if r.intent_id})
     events = IntentEvent.objects.in_bulk({r.event_id for r in missing if r.event_id})
     approvals = Approval.objects.in_bulk({r.approval_id for r in missing if r.approval_id})
