@@ -151,6 +151,9 @@ def main() -> None:
         "TESTPROJECT_VAR_DIR": tempfile.mkdtemp(prefix="axme-agent-bench-"),
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "PYTHONUNBUFFERED": "1",
+        # A production worker: no query log (DEBUG), connections kept across tasks.
+        "DJANGO_DEBUG": "0",
+        "CONN_MAX_AGE": "600",
     }
     emulator = Emulator(api_key=API_KEY)
     emulator.serve_agent(OURS)

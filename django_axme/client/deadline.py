@@ -119,7 +119,10 @@ class _Reaper:
                     target=self._run, name="django-axme-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            # The thread sleeps until the earliest deadline: wake it only when this one is the
+            # new earliest (with one timeout per request, rarely: not once per request).
+            if self._heap[0][2] is deadline:
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:

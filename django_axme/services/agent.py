@@ -6,9 +6,11 @@ all call these functions.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django_axme.client.errors import AxmeConflictError
@@ -101,29 +103,54 @@ def _without_ledger(api: Any) -> Any:
     return twin
 
 
+#: Resolve calls of one batch sent at once (:func:`resolve_jobs`): each waits on the gateway,
+#: so a batch of 100 no-op handlers no longer waits for 100 round trips one after the other.
+RESOLVE_THREADS = 4
+
+Answer = tuple[AgentJob, "Mapping[str, Any] | None", bool]
+
+
+def _resolve_one(api: Any, job: AgentJob) -> Answer | Exception:
+    intent_id = job.intent.intent_id or ""
+    try:
+        answer = api.resolve_intent(
+            intent_id, _resolve_body(job), idempotency_key=job.resolve_key or None
+        )
+    except AxmeConflictError as exc:
+        logger.info("intent %s was already terminal when resolved: %s", intent_id, exc)
+        return (job, None, True)
+    except Exception as exc:
+        return exc
+    return (job, answer if isinstance(answer, Mapping) else None, False)
+
+
 def resolve_jobs(jobs: list[AgentJob], *, client: Any = None) -> dict[int, Exception]:
     """:func:`resolve_job` for many ``resolving`` jobs (loaded with their intent and stored
-    outcome): one resolve call each, with the stored body and key; the confirmations and the
-    409s are recorded together in one transaction
+    outcome): one resolve call each, with the stored body and key, up to
+    :data:`RESOLVE_THREADS` at a time (the calls touch no database; each runs in a copy of the
+    caller's context, so a deadline the caller set applies); the confirmations and the 409s
+    are recorded together in one transaction
     (:func:`django_axme.sync.agent_jobs.record_resolved_many`). Returns the error of each job
     whose call failed otherwise (nothing recorded for it; the caller retries or records it).
     The client's local idempotency ledger is not used (see :func:`_without_ledger`)."""
-    answers: list[tuple[AgentJob, Mapping[str, Any] | None, bool]] = []
-    errors: dict[int, Exception] = {}
     api = _without_ledger(_client(client))
-    for job in jobs:
-        intent_id = job.intent.intent_id or ""
-        try:
-            answer = api.resolve_intent(
-                intent_id, _resolve_body(job), idempotency_key=job.resolve_key or None
-            )
-        except AxmeConflictError as exc:
-            logger.info("intent %s was already terminal when resolved: %s", intent_id, exc)
-            answers.append((job, None, True))
-        except Exception as exc:
-            errors[job.pk] = exc
+    if len(jobs) > 1 and RESOLVE_THREADS > 1:
+        with ThreadPoolExecutor(
+            max_workers=min(RESOLVE_THREADS, len(jobs)), thread_name_prefix="axme-resolve"
+        ) as pool:
+            futures = [
+                pool.submit(contextvars.copy_context().run, _resolve_one, api, job) for job in jobs
+            ]
+            outcomes = [f.result() for f in futures]
+    else:
+        outcomes = [_resolve_one(api, job) for job in jobs]
+    answers: list[Answer] = []
+    errors: dict[int, Exception] = {}
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            errors[job.pk] = outcome
         else:
-            answers.append((job, answer if isinstance(answer, Mapping) else None, False))
+            answers.append(outcome)
     agent_jobs.record_resolved_many(answers)
     return errors
 

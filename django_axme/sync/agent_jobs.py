@@ -30,7 +30,7 @@ from django.utils import timezone
 from django_axme.models import AgentJob, AgentJobState, HandlerRun
 from django_axme.sync.agent import claim_action
 from django_axme.sync.batch import ingest_batch
-from django_axme.sync.bulk import insert_returning
+from django_axme.sync.bulk import insert_returning, update_values
 
 __all__ = [
     "Decided",
@@ -184,12 +184,16 @@ def _update_each(
     rows: Mapping[int, Mapping[str, Any]],
     constants: Mapping[str, Any] | None = None,
 ) -> None:
-    """Set ``rows[pk]`` (and ``constants``) on each row: one parameterised ``UPDATE`` sent for
-    all rows at once (``executemany``, pipelined on psycopg 3), so building it costs little
-    whatever the batch size. Values go through each field's ``get_db_prep_save``."""
+    """Set ``rows[pk]`` (and ``constants``) on each row: on PostgreSQL one ``UPDATE ... FROM
+    jsonb_to_recordset`` per set of field names (:func:`django_axme.sync.bulk.update_values`);
+    elsewhere one parameterised ``UPDATE`` sent for all rows at once (``executemany``), so
+    building it costs little whatever the batch size. Values go through each field's
+    ``get_db_prep_save``."""
     if not rows:
         return
     using = router.db_for_write(model)
+    if update_values(model, rows, constants, using=using):  # PostgreSQL: one statement
+        return
     connection = connections[using]
     qn = connection.ops.quote_name
     opts = model._meta

@@ -104,8 +104,8 @@ def receive_batch(
         _advance(address, token, top)
         if not order:
             return []
-        rows = _mirror_rows(order, snapshots)
-        results = ingest_batch([(rows[i], events[i]) for i in order if i in rows])
+        rows, held = _mirror_rows(order, snapshots)
+        results = ingest_batch([(rows[i], events[i]) for i in order if i in rows], held=held)
         locked = {r.intent.intent_id: r.intent for r in results if r.intent is not None}
         not_inbound = [r.pk for r in locked.values() if r.direction != "inbound"]
         if not_inbound:
@@ -131,12 +131,21 @@ def receive_batch(
     return [j.pk for j in jobs]
 
 
-def _mirror_rows(order: list[str], snapshots: dict[str, Mapping[str, Any]]) -> dict[str, Intent]:
-    """The mirror row of each intent id (created from its snapshot when new)."""
-    rows = {r.intent_id: r for r in Intent.objects.filter(intent_id__in=order) if r.intent_id}
+def _mirror_rows(
+    order: list[str], snapshots: dict[str, Mapping[str, Any]]
+) -> tuple[dict[str, Intent | str], list[Intent]]:
+    """What :func:`ingest_batch` gets for each intent id: the remote id of an intent already
+    mirrored (the writer selects and locks it), the row inserted now from its snapshot (and
+    the list of those, which this transaction holds), or the row the one-intent writer
+    mirrored (rare paths)."""
+    rows: dict[str, Intent | str] = {
+        i: i
+        for i in Intent.objects.filter(intent_id__in=order).values_list("intent_id", flat=True)
+        if i
+    }
     missing = [i for i in order if i not in rows]
     if not missing:
-        return rows
+        return rows, []
     with_snap = [i for i in missing if i in snapshots]
     correlations = {
         str(snapshots[i].get("correlation_id")): i
@@ -175,8 +184,8 @@ def _mirror_rows(order: list[str], snapshots: dict[str, Mapping[str, Any]]) -> d
     # An intent without a snapshot is created by ingest_batch as a stub from its events.
     for intent_id in missing:
         if intent_id not in rows and intent_id not in snapshots:
-            rows[intent_id] = intent_id  # type: ignore[assignment]
-    return rows
+            rows[intent_id] = intent_id
+    return rows, new_rows
 
 
 def _insert_new(ids: list[str], snapshots: dict[str, Mapping[str, Any]]) -> list[Intent] | None:

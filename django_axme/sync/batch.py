@@ -92,7 +92,7 @@ class _Item:
     duplicates: int
 
 
-def ingest_batch(items: Iterable[BatchItem]) -> list[IngestResult]:
+def ingest_batch(items: Iterable[BatchItem], *, held: Iterable[Intent] = ()) -> list[IngestResult]:
     """Store and apply the events of many intents in one transaction (module docstring).
 
     ``items``: pairs of (mirror row or remote intent id, its raw events); an intent may come
@@ -102,12 +102,17 @@ def ingest_batch(items: Iterable[BatchItem]) -> list[IngestResult]:
     exists, has none). Idempotent; signals go out after the outermost commit, each transition
     once, a failing receiver isolated (:mod:`django_axme.sync.dispatch`). Runs in its own
     savepoint inside an outer transaction.
+
+    ``held``: mirror rows of ``items`` that the caller inserted earlier in the current
+    transaction (so they are locked by it and its instances are what the database holds):
+    they are used as they are instead of being selected again. Only the fast attempt uses
+    them; a careful attempt after a refusal selects every row.
     """
     work = _prepare(items)
     if not work:
         return []
     try:  # the fast attempt: no savepoint around the inserts
-        return _write(work, careful=False)
+        return _write(work, careful=False, held={r.pk: r for r in held if r.pk is not None})
     except _Refused:
         pass  # rolled back as a whole; the careful attempt below isolates the refusal
     try:
@@ -159,17 +164,22 @@ def _prepare(items: Iterable[BatchItem]) -> list[_Item]:
 
 
 def lock_intents(
-    work: list[_Item], careful: bool = True
+    work: list[_Item], careful: bool = True, held: Mapping[int, Intent] | None = None
 ) -> tuple[dict[int, Intent], set[int], dict[int, list[_Item]]]:
     """Lock (and create if needed) the mirror rows of ``work``: one ``SELECT ... FOR UPDATE``
-    and one insert. Returns rows by pk, the pks created now, and the items of each pk."""
-    pks = [i.target.pk for i in work if isinstance(i.target, Intent)]
+    and one insert (none for the ``held`` rows, already locked by this transaction). Returns
+    rows by pk, the pks created now, and the items of each pk."""
+    held = held or {}
+    targets = {i.target.pk for i in work if isinstance(i.target, Intent)}
+    pks = sorted(pk for pk in targets if pk not in held)
     ids = sorted({i.target for i in work if isinstance(i.target, str)})
-    found = list(
-        Intent.objects.select_for_update()
-        .filter(Q(pk__in=pks) | Q(intent_id__in=ids))
-        .order_by("pk")
-    )
+    found = [held[pk] for pk in sorted(targets) if pk in held]
+    if pks or ids:
+        found += list(
+            Intent.objects.select_for_update()
+            .filter(Q(pk__in=pks) | Q(intent_id__in=ids))
+            .order_by("pk")
+        )
     rows = {r.pk: r for r in found}
     by_id = {r.intent_id: r for r in found if r.intent_id}
     created: set[int] = set()
@@ -208,12 +218,14 @@ def lock_intents(
     return rows, created, items_of
 
 
-def _write(work: list[_Item], *, careful: bool) -> list[IngestResult]:
+def _write(
+    work: list[_Item], *, careful: bool, held: Mapping[int, Intent] | None = None
+) -> list[IngestResult]:
     """One attempt. ``careful=False``: the inserts run without savepoints, so anything the
     database refuses rolls the attempt back (the caller then makes a careful one, in which a
     refused event or a concurrently mirrored intent costs only itself)."""
     with transaction.atomic():
-        rows, created, items_of = lock_intents(work, careful)
+        rows, created, items_of = lock_intents(work, careful, held)
         events_of, merged_duplicates = _merge_items(items_of)
         stored = _stored_seqs(rows, events_of)
         fresh, counts = _insert_events(rows, events_of, stored, careful)

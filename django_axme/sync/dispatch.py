@@ -12,8 +12,10 @@ This is the only place that sends the public signals. How a signal travels:
    of intents; should that pass fail, intent by intent with :func:`deliver_group`). Each
    delivery is **one transaction**: the rows are claimed (``SELECT ... FOR UPDATE`` on
    PostgreSQL, the ``IMMEDIATE`` write lock on SQLite) and deleted, then every receiver of
-   every claimed signal is called inside its own savepoint. The claim and whatever the
-   receivers wrote to the database commit together.
+   every claimed signal is called inside its own savepoint (opened when the receiver sends
+   its first SQL statement: a receiver that does not touch the database costs none; see
+   :func:`~django_axme.sync.receivers.call_isolated`). The claim and whatever the receivers
+   wrote to the database commit together.
 3. **Recovered after a crash.** A process killed after the mirror commit but before the
    delivery commit leaves the rows (and rolls back any partial receiver writes);
    :func:`deliver_pending_signals` (run by the worker at start, by the periodic reconcile task
@@ -38,19 +40,22 @@ Guarantees:
   ``KeyboardInterrupt``, ``SystemExit``) aborts the delivery: nothing of it is committed and the
   rows stay pending.
 
-Signal arguments are rebuilt from the stored ids when a row is delivered by another process or
-transaction than the one that recorded it (the ``intent``/``approval`` instance is then the row
-as it is at delivery time); the normal after-commit path hands over the writer's own instances.
+Signal arguments are rebuilt from the stored ids when a row is delivered by another process
+than the one that recorded it, or after that process's after-commit delivery is over (the
+``intent``/``approval`` instance is then the row as it is at delivery time); the normal
+after-commit path hands over the writer's own instances, also when a delivery in another
+thread of the same process claims the row first (two threads writing the same intent).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connections, transaction
 from django.db.models import Q
@@ -59,7 +64,8 @@ from django.utils import timezone
 
 from django_axme import signals
 from django_axme.models import Approval, ApprovalDecision, Intent, IntentEvent, PendingSignal
-from django_axme.sync.bulk import insert_returning
+from django_axme.sync.bulk import insert_plain
+from django_axme.sync.receivers import call_isolated, live_receivers
 
 logger = logging.getLogger("django_axme.signals")
 
@@ -164,6 +170,7 @@ def queue_signals(items: Sequence[Outgoing]) -> None:
     """
     if not items:
         return
+    now = timezone.now()
     rows = []
     for item in items:
         intent = item.intent
@@ -176,22 +183,46 @@ def queue_signals(items: Sequence[Outgoing]) -> None:
             if v is not None
         }
         rows.append(
-            PendingSignal(
-                signal=signal_name(item.signal),
-                intent=intent,
-                remote_intent_id=(remote_id or "")[:64],
-                event=item.event,
-                approval=item.approval,
-                decision=item.decision,
-                arguments=arguments,
+            (
+                signal_name(item.signal),
+                _pk(intent),
+                (remote_id or "")[:64],
+                _pk(item.event),
+                _pk(item.approval),
+                _pk(item.decision),
+                arguments,
+                now,
             )
         )
-    insert_returning(PendingSignal, rows)
+    pks = insert_plain(PendingSignal, _COLUMNS, rows)
     cache: dict[int, Kwargs] = {
-        row.pk: item.kwargs() for row, item in zip(rows, items, strict=True) if row.pk is not None
+        pk: item.kwargs() for pk, item in zip(pks, items, strict=True) if pk is not None
     }
-    keys = _unique_keys((row.intent_id, row.approval_id) for row in rows)
+    keys = _unique_keys((row[1], row[4]) for row in rows)
     transaction.on_commit(partial(_deliver_after_commit, keys, cache), robust=True)
+
+
+#: The columns :func:`queue_signals` writes, in the order of its rows.
+_COLUMNS = (
+    "signal",
+    "intent_id",
+    "remote_intent_id",
+    "event_id",
+    "approval_id",
+    "decision_id",
+    "arguments",
+    "created_at",
+)
+
+
+def _pk(row: Any) -> Any:
+    if row is None:
+        return None
+    if row.pk is None:
+        raise ValueError(
+            f"queue_signals needs saved instances, got an unsaved {type(row).__name__}"
+        )
+    return row.pk
 
 
 def _unique_keys(pairs: Iterable[tuple[int | None, int | None]]) -> list[GroupKey]:
@@ -203,7 +234,27 @@ def _unique_keys(pairs: Iterable[tuple[int | None, int | None]]) -> list[GroupKe
     return list(keys)
 
 
+#: The arguments of signals this process recorded and committed, until its own after-commit
+#: delivery is over (pending row pk -> receivers' arguments): a delivery in another thread
+#: that claims such a row (the same intent, written by two threads) hands over the writer's
+#: instances instead of re-reading the rows. Entries are added after the commit only, so
+#: they never describe a rolled-back change.
+_committed: dict[int, Kwargs] = {}
+_committed_lock = threading.Lock()
+
+
 def _deliver_after_commit(keys: list[GroupKey], cache: dict[int, Kwargs]) -> None:
+    with _committed_lock:
+        _committed.update(cache)
+    try:
+        _deliver_keys(keys, cache)
+    finally:
+        with _committed_lock:
+            for pk in cache:
+                _committed.pop(pk, None)
+
+
+def _deliver_keys(keys: list[GroupKey], cache: dict[int, Kwargs]) -> None:
     try:
         deliver_groups(keys, cache)
         return
@@ -265,7 +316,26 @@ def deliver_groups(keys: Sequence[GroupKey], cache: dict[int, Kwargs] | None = N
             return delivered
 
 
-def _claim(condition: Q) -> list[PendingSignal]:
+class _Claimed(NamedTuple):
+    """A claimed (deleted) pending signal row: what delivery needs of it."""
+
+    pk: int
+    signal: str
+    intent_id: int | None
+    remote_intent_id: str
+    event_id: int | None
+    approval_id: int | None
+    decision_id: int | None
+    arguments: Any
+
+
+_CLAIMED = (
+    *("id", "signal", "intent_id", "remote_intent_id", "event_id", "approval_id"),
+    *("decision_id", "arguments"),
+)
+
+
+def _claim(condition: Q) -> list[_Claimed]:
     """Lock and delete up to :data:`DELIVERY_BATCH` pending rows matching ``condition``
     (oldest first) and return them, in primary-key order. One statement on PostgreSQL and
     SQLite (``DELETE ... WHERE pk IN (SELECT ... FOR UPDATE) RETURNING``); two elsewhere."""
@@ -274,45 +344,49 @@ def _claim(condition: Q) -> list[PendingSignal]:
     )
     connection = connections[claimed.db]
     if connection.vendor not in ("postgresql", "sqlite"):
-        rows = list(claimed)
-        PendingSignal.objects.filter(pk__in=[r.pk for r in rows]).delete()
-        return rows
+        found = list(claimed)
+        PendingSignal.objects.filter(pk__in=[r.pk for r in found]).delete()
+        return [_Claimed(*(getattr(r, name) for name in _CLAIMED)) for r in found]
     inner, params = claimed.values("pk").query.sql_with_params()
     opts = PendingSignal._meta
-    fields = list(opts.concrete_fields)
+    fields = [opts.get_field(name) for name in _CLAIMED]
     table = connection.ops.quote_name(opts.db_table)
     pk = connection.ops.quote_name(str(opts.pk.column))
-    returning = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+    returning = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)  # type: ignore[union-attr]
     with connection.cursor() as cursor:
         cursor.execute(
             f"DELETE FROM {table} WHERE {pk} IN ({inner}) RETURNING {returning}",  # noqa: S608
             params,
         )
         found = cursor.fetchall()
-    names = [f.attname for f in fields]
-    cols = [f.get_col(opts.db_table) for f in fields]
+    cols = [f.get_col(opts.db_table) for f in fields]  # type: ignore[union-attr]
     converters = [
         (i, connection.ops.get_db_converters(col) + col.get_db_converters(connection))
         for i, col in enumerate(cols)
     ]
+    converters = [(i, funcs) for i, funcs in converters if funcs]
     rows = []
     for values in found:
         values = list(values)
         for i, funcs in converters:
             for func in funcs:
                 values[i] = func(values[i], cols[i], connection)
-        rows.append(PendingSignal.from_db(claimed.db, names, values))
+        rows.append(_Claimed(*values))
     rows.sort(key=lambda r: r.pk)
     return rows
 
 
-def _rebuild(
-    rows: list[PendingSignal], cache: dict[int, Kwargs]
-) -> Iterable[tuple[PendingSignal, Kwargs]]:
+def _rebuild(rows: list[_Claimed], cache: dict[int, Kwargs]) -> Iterable[tuple[_Claimed, Kwargs]]:
     """The receivers' arguments of each row: the writer's instances when this process recorded
     the row, else re-read from the database (a few queries per batch). Rows that cannot be
     rebuilt (an unknown signal name) are logged and dropped."""
     missing = [r for r in rows if r.pk not in cache]
+    if missing:
+        with _committed_lock:
+            shared = {r.pk: _committed[r.pk] for r in missing if r.pk in _committed}
+        if shared:
+            cache = {**cache, **shared}
+            missing = [r for r in missing if r.pk not in shared]
     intents = Intent.objects.in_bulk({r.intent_id for r in missing if r.intent_id})
     events = IntentEvent.objects.in_bulk({r.event_id for r in missing if r.event_id})
     approvals = Approval.objects.in_bulk({r.approval_id for r in missing if r.approval_id})
@@ -343,28 +417,12 @@ def _rebuild(
     return out
 
 
-def _live_receivers(signal: Signal, sender: type) -> list[Callable[..., Any]]:
-    """The receivers ``signal.send`` would call for ``sender`` (sync ones; async ones wrapped
-    with ``async_to_sync``), in connection order."""
-    if not signal.has_listeners(sender):
-        return []
-    found = signal._live_receivers(sender)
-    if isinstance(found, tuple):  # Django >= 5.0: (sync receivers, async receivers)
-        sync_receivers, async_receivers = found
-        if async_receivers:
-            from asgiref.sync import async_to_sync
-
-            return [*sync_receivers, *(async_to_sync(r) for r in async_receivers)]
-        return list(sync_receivers)
-    return list(found)  # pragma: no cover - older Django
-
-
 def _send(signal: Signal, sender: type, kwargs: Kwargs, intent_id: str | None) -> None:
-    """Call each receiver in its own savepoint; log (never raise) an ``Exception``."""
-    for receiver in _live_receivers(signal, sender):
+    """Call each receiver in its own savepoint
+    (:func:`~django_axme.sync.receivers.call_isolated`); log (never raise) an ``Exception``."""
+    for receiver in live_receivers(signal, sender):
         try:
-            with transaction.atomic():
-                receiver(signal=signal, sender=sender, **kwargs)
+            call_isolated(receiver, signal=signal, sender=sender, **kwargs)
         except Exception as exc:
             logger.error(
                 "receiver %s of %s failed for intent %s: %s",

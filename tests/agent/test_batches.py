@@ -178,3 +178,60 @@ def test_a_job_taken_over_while_its_batch_waited_is_left_to_its_new_holder(agent
     assert outcomes == {queued[0]: "resolved"}
     assert calls == [ids[0]]  # the second handler was not run by this batch
     assert AgentJob.objects.get(pk=queued[1]).lease_token == "another-worker"
+
+
+def test_the_resolves_of_a_batch_run_side_by_side_and_each_is_recorded_once(agent_env):
+    """``resolve_jobs`` sends up to ``RESOLVE_THREADS`` calls at once: every job is resolved
+    once with its own key and body, a transient failure is returned for that job only, and
+    the caller's outer deadline still applies inside the resolving threads."""
+    import threading
+
+    from django_axme.client.deadline import calls_end_by, outer_deadline
+    from django_axme.client.errors import AxmeTransportError
+    from django_axme.conf import get_client
+    from django_axme.services import agent as services
+
+    @django_axme.agent.handler(TYPE)
+    def work(intent, ctx):
+        return {"id": intent.intent_id}
+
+    ids = create(agent_env, 9)
+    queued: list[int] = []
+    Listener(ADDRESS, enqueue_many=queued.extend).run_window()
+    real = services._without_ledger(get_client())
+    seen: list[tuple[str, str | None, bool]] = []
+    busy = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    class Watching:
+        def resolve_intent(self, intent_id, body, idempotency_key=None):
+            with lock:
+                busy["now"] += 1
+                busy["most"] = max(busy["most"], busy["now"])
+                seen.append((intent_id, idempotency_key, outer_deadline() is not None))
+            try:
+                time.sleep(0.05)
+                if intent_id == ids[4]:
+                    raise AxmeTransportError("gateway away")
+                return real.resolve_intent(intent_id, body, idempotency_key=idempotency_key)
+            finally:
+                with lock:
+                    busy["now"] -= 1
+
+    original = services._without_ledger
+    services._without_ledger = lambda api: Watching()
+    try:
+        with calls_end_by(time.monotonic() + 30.0):
+            outcomes = run_jobs({pk: f"t:{pk}" for pk in queued})
+    finally:
+        services._without_ledger = original
+    assert busy["most"] > 1
+    assert sorted(i for i, _, _ in seen) == sorted(ids)  # each job's resolve sent once
+    assert all(key and key.endswith(":resolve:1") for _, key, _ in seen)
+    assert all(inside for _, _, inside in seen)  # the outer deadline reached every call
+    job4 = AgentJob.objects.get(intent__intent_id=ids[4])
+    assert outcomes[job4.pk] == "retry" and job4.state == "resolving"
+    assert [outcomes[pk] for pk in queued if pk != job4.pk] == ["resolved"] * 8
+    done = [agent_env.emulator.get_intent(i) for i in ids if i != ids[4]]
+    assert {d["status"] for d in done} == {"COMPLETED"}
+    assert AgentJob.objects.filter(state="resolved").count() == 8
