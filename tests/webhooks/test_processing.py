@@ -4,8 +4,11 @@ mirrored once and ``approval_requested`` fires once."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 import django_axme
 from django_axme.client import AxmeServerError
@@ -124,7 +127,7 @@ def test_crash_between_recording_and_processing_is_recovered_by_the_sweep(
     settings.AXME = {
         **settings.AXME,
         "WEBHOOK_PROCESSING": "celery",
-        "WEBHOOK_REPROCESS_AFTER_SECONDS": 0.001,
+        "WEBHOOK_REPROCESS_AFTER_SECONDS": 60,
     }
     # The worker never gets the message (the process died after recording).
     monkeypatch.setattr(webhook_tasks.process_webhook_delivery, "apply_async", lambda *a, **k: None)
@@ -132,6 +135,13 @@ def test_crash_between_recording_and_processing_is_recovered_by_the_sweep(
     assert WebhookDelivery.objects.get().outcome == "received"
     assert not Approval.objects.exists()
 
+    # A delivery recorded just now is left to its task...
+    with django_capture_on_commit_callbacks(execute=True):
+        assert webhook_tasks.reprocess_webhook_deliveries() == {}
+    assert not Approval.objects.exists()
+    # ...and processed by the sweep once it is older than WEBHOOK_REPROCESS_AFTER_SECONDS
+    # (backdated rather than waited for: a 1 ms threshold raced the test's own speed).
+    WebhookDelivery.objects.update(received_at=timezone.now() - timedelta(seconds=61))
     with django_capture_on_commit_callbacks(execute=True):
         counts = webhook_tasks.reprocess_webhook_deliveries()
     assert counts == {"processed": 1}
