@@ -34,7 +34,14 @@ from django.utils import timezone
 
 from django_axme.exceptions import AxmeError
 
-__all__ = ["insert_plain", "insert_returning", "max_parameters", "update_rows", "update_values"]
+__all__ = [
+    "converted_rows",
+    "insert_plain",
+    "insert_returning",
+    "max_parameters",
+    "update_rows",
+    "update_values",
+]
 
 M = TypeVar("M", bound=models.Model)
 
@@ -239,7 +246,16 @@ def _insert_json(
         if not returning:
             return []
         found = cursor.fetchall()
-    cols = [f.get_col(model._meta.db_table) for f in returning]
+    return converted_rows(model, returning, found, connection)
+
+
+def converted_rows(
+    model: type[models.Model], fields: Sequence[Any], found: Sequence[Any], connection: Any
+) -> list[tuple[Any, ...]]:
+    """Raw rows of ``fields`` (as a cursor returned them) turned into Python values the way
+    the ORM would (each field's database converters: JSON decoded, aware datetimes...), in
+    the order given."""
+    cols = [f.get_col(model._meta.db_table) for f in fields]
     converters = [
         (i, connection.ops.get_db_converters(col) + col.get_db_converters(connection))
         for i, col in enumerate(cols)

@@ -64,7 +64,7 @@ from django.utils import timezone
 
 from django_axme import signals
 from django_axme.models import Approval, ApprovalDecision, Intent, IntentEvent, PendingSignal
-from django_axme.sync.bulk import insert_plain
+from django_axme.sync.bulk import converted_rows, insert_plain
 from django_axme.sync.receivers import call_isolated, live_receivers
 
 logger = logging.getLogger("django_axme.signals")
@@ -359,19 +359,9 @@ def _claim(condition: Q) -> list[_Claimed]:
             params,
         )
         found = cursor.fetchall()
-    cols = [f.get_col(opts.db_table) for f in fields]  # type: ignore[union-attr]
-    converters = [
-        (i, connection.ops.get_db_converters(col) + col.get_db_converters(connection))
-        for i, col in enumerate(cols)
+    rows = [
+        _Claimed(*values) for values in converted_rows(PendingSignal, fields, found, connection)
     ]
-    converters = [(i, funcs) for i, funcs in converters if funcs]
-    rows = []
-    for values in found:
-        values = list(values)
-        for i, funcs in converters:
-            for func in funcs:
-                values[i] = func(values[i], cols[i], connection)
-        rows.append(_Claimed(*values))
     rows.sort(key=lambda r: r.pk)
     return rows
 

@@ -10,3 +10,17 @@ def recorder():
     rec = SignalRecorder().connect()
     yield rec
     rec.disconnect()
+
+
+@pytest.fixture
+def connected():
+    """Connect receivers for the test; disconnect them afterwards."""
+    done = []
+
+    def connect(signal, receiver):
+        signal.connect(receiver, weak=False)
+        done.append((signal, receiver))
+
+    yield connect
+    for signal, receiver in done:
+        signal.disconnect(receiver)

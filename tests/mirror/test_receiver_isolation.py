@@ -21,19 +21,6 @@ from tests.mirror.helpers import event, new_intent_id
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def connected():
-    done = []
-
-    def connect(signal, receiver):
-        signal.connect(receiver, weak=False)
-        done.append((signal, receiver))
-
-    yield connect
-    for signal, receiver in done:
-        signal.disconnect(receiver)
-
-
 def _one_transition(intent_id: str) -> list[dict]:
     return [event(intent_id, 1, "IN_PROGRESS")]
 

@@ -60,20 +60,6 @@ def history(intent_id: str) -> list[dict]:
     ]
 
 
-@pytest.fixture
-def connected():
-    """Connect receivers for the test; disconnect them afterwards."""
-    done = []
-
-    def connect(signal, receiver):
-        signal.connect(receiver, weak=False)
-        done.append((signal, receiver))
-
-    yield connect
-    for signal, receiver in done:
-        signal.disconnect(receiver)
-
-
 def test_signals_are_rows_until_delivered_and_none_are_left(recorder):
     intent_id = new_intent_id()
     with transaction.atomic():
