@@ -42,7 +42,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO)]
 
-from benchmarks.observe import API_KEY, TESTPROJECT, pct, read_signals  # noqa: E402
+from benchmarks.observe import API_KEY, TESTPROJECT, fresh_state, pct, read_signals  # noqa: E402
 
 OWNER = "agent://bench/approvers"
 APPROVER = "agent://bench/approver"
@@ -246,19 +246,12 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.core.management import call_command
     from django.db import connection
 
     from django_axme.client import AxmeClient, AxmeClientConfig
     from django_axme.emulator import ApprovalScript, Emulator, EmulatorServer
 
-    if connection.vendor == "postgresql":
-        call_command("flush", interactive=False, verbosity=0)
-    call_command("migrate", verbosity=0)
-    if args.broker_url.startswith("redis://"):
-        import redis
-
-        redis.Redis.from_url(args.broker_url).flushdb()
+    fresh_state(args.broker_url)
 
     emulator = Emulator(
         api_key=API_KEY,

@@ -86,6 +86,21 @@ def fmt_ms(seconds: float) -> str:
     return f"{seconds * 1000:8.1f} ms"
 
 
+def fresh_state(broker_url: str) -> None:
+    """Start a run from nothing: an emptied (PostgreSQL) or new (SQLite) database, migrated,
+    and an emptied Redis broker database. Django must be set up."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        call_command("flush", interactive=False, verbosity=0)
+    call_command("migrate", verbosity=0)
+    if broker_url.startswith("redis://"):
+        import redis
+
+        redis.Redis.from_url(broker_url).flushdb()
+
+
 # -- baseline child (the official SDK, one thread per intent) --------------------------------
 
 
@@ -180,20 +195,13 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.core.management import call_command
     from django.db import connection
 
     from django_axme import sync
     from django_axme.emulator import Emulator, EmulatorServer
     from django_axme.tasks import observe_many
 
-    if connection.vendor == "postgresql":
-        call_command("flush", interactive=False, verbosity=0)
-    call_command("migrate", verbosity=0)
-    if args.broker_url.startswith("redis://"):
-        import redis
-
-        redis.Redis.from_url(args.broker_url).flushdb()
+    fresh_state(args.broker_url)
 
     emulator = Emulator(api_key=API_KEY)
     server = EmulatorServer(emulator).start()
