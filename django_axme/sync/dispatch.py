@@ -198,6 +198,16 @@ def queue_signals(items: Sequence[Outgoing]) -> None:
     cache: dict[int, Kwargs] = {
         pk: item.kwargs() for pk, item in zip(pks, items, strict=True) if pk is not None
     }
+    if connections[PendingSignal.objects.db].vendor in _KEYS_NEVER_REUSED:
+        recorded = _recorded_here()
+        if len(recorded) > _RECORDED_HERE_MAX:
+            recorded.clear()  # left by rolled-back transactions; only an optimisation is lost
+        for pk, row in zip(pks, rows, strict=True):
+            if pk is not None:
+                recorded[pk] = (
+                    _identity(row[0], row[1], row[3], row[4], row[5], row[6]),
+                    cache[pk],
+                )
     keys = _unique_keys((row[1], row[4]) for row in rows)
     transaction.on_commit(partial(_deliver_after_commit, keys, cache), robust=True)
 
@@ -243,6 +253,43 @@ _committed: dict[int, Kwargs] = {}
 _committed_lock = threading.Lock()
 
 
+#: The arguments of the signals this thread recorded (pending row pk -> the row's identity
+#: and the receivers' arguments), from :func:`queue_signals` until the after-commit delivery
+#: of the call that recorded them is over. One transaction often records signals in several
+#: calls (the intents it inserts, their events, what the caller adds) and registers one
+#: delivery per call; the first delivery claims the rows of all of them for the intents it
+#: covers, and takes their arguments from here instead of re-reading the rows. A row is only
+#: claimed after the transaction that inserted it committed; only databases that never hand a
+#: rolled-back row's primary key out again (:data:`_KEYS_NEVER_REUSED`: sequences are not
+#: transactional) use the table, so an entry either describes a committed row or is never
+#: looked up; an entry is also used only when the claimed row has the same signal, rows and
+#: arguments. Entries of rolled-back transactions are dropped when the table grows past
+#: :data:`_RECORDED_HERE_MAX` (deliveries then re-read those rows, as another process does).
+_here = threading.local()
+_RECORDED_HERE_MAX = 50_000
+_KEYS_NEVER_REUSED = frozenset({"postgresql"})
+
+Identity = tuple[Any, ...]
+
+
+def _identity(
+    signal: str,
+    intent_id: int | None,
+    event_id: int | None,
+    approval_id: int | None,
+    decision_id: int | None,
+    arguments: Any,
+) -> Identity:
+    return (signal, intent_id, event_id, approval_id, decision_id, dict(arguments or {}))
+
+
+def _recorded_here() -> dict[int, tuple[Identity, Kwargs]]:
+    table: dict[int, tuple[Identity, Kwargs]] | None = getattr(_here, "recorded", None)
+    if table is None:
+        table = _here.recorded = {}
+    return table
+
+
 def _deliver_after_commit(keys: list[GroupKey], cache: dict[int, Kwargs]) -> None:
     with _committed_lock:
         _committed.update(cache)
@@ -252,6 +299,9 @@ def _deliver_after_commit(keys: list[GroupKey], cache: dict[int, Kwargs]) -> Non
         with _committed_lock:
             for pk in cache:
                 _committed.pop(pk, None)
+        recorded = _recorded_here()
+        for pk in cache:
+            recorded.pop(pk, None)
 
 
 def _deliver_keys(keys: list[GroupKey], cache: dict[int, Kwargs]) -> None:
@@ -371,6 +421,20 @@ def _rebuild(rows: list[_Claimed], cache: dict[int, Kwargs]) -> Iterable[tuple[_
     the row, else re-read from the database (a few queries per batch). Rows that cannot be
     rebuilt (an unknown signal name) are logged and dropped."""
     missing = [r for r in rows if r.pk not in cache]
+    if missing:
+        recorded = _recorded_here()
+        here = {
+            r.pk: entry[1]
+            for r in missing
+            if (entry := recorded.get(r.pk)) is not None
+            and entry[0]
+            == _identity(
+                r.signal, r.intent_id, r.event_id, r.approval_id, r.decision_id, r.arguments
+            )
+        }
+        if here:
+            cache = {**cache, **here}
+            missing = [r for r in missing if r.pk not in here]
     if missing:
         with _committed_lock:
             shared = {r.pk: _committed[r.pk] for r in missing if r.pk in _committed}
