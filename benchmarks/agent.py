@@ -105,6 +105,32 @@ def sdk_loop(url: str, address: str, n: int) -> None:
     client.close()
 
 
+def cpu_of(group: int, database: str) -> dict[str, float]:
+    """CPU seconds so far of the processes of process group ``group`` (a worker and its pool
+    children), this process (the emulator's server threads and the clock) and the PostgreSQL
+    backends of ``database``."""
+    from benchmarks.scaleout import cpu_seconds
+
+    backends = 0.0
+    members = 0.0
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+                pgrp = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2])
+            except (OSError, IndexError, ValueError):
+                continue
+            if cmdline.startswith(b"postgres: ") and f" {database} ".encode() in cmdline:
+                backends += cpu_seconds(int(proc.name))
+            elif pgrp == group:
+                members += cpu_seconds(int(proc.name))
+    return {
+        "worker": members,
+        "emulator": cpu_seconds(os.getpid()),
+        "postgres": backends,
+    }
+
+
 def create(emulator: Any, address: str, n: int, intent_type: str) -> list[str]:
     return [
         str(
@@ -122,6 +148,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="print, per burst, when 0/10/25/50/75/90/100%% of the intents were resolved",
+    )
+    parser.add_argument(
+        "--pool", default="threads", help="the worker's Celery pool (threads, prefork, ...)"
+    )
     parser.add_argument(
         "--repeat", type=int, default=3, help="bursts of each side, alternating (medians)"
     )
@@ -194,7 +228,7 @@ def main() -> None:
             "testproject",
             "worker",
             "-P",
-            "threads",
+            args.pool,
             "-c",
             str(args.concurrency),
             "--loglevel",
@@ -209,7 +243,11 @@ def main() -> None:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    figures: dict[str, Any] = {"intents": args.intents, "worker_concurrency": args.concurrency}
+    figures: dict[str, Any] = {
+        "intents": args.intents,
+        "worker_pool": args.pool,
+        "worker_concurrency": args.concurrency,
+    }
     child: subprocess.Popen[str] | None = None
     # A SIGTERM to the benchmark runs the teardown below too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -233,26 +271,66 @@ def main() -> None:
             env=env,
             stdout=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # its own process group, for the CPU accounting
         )
         assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         time.sleep(1.0)  # its first window is open
         ours: list[float] = []
         sdk: list[float] = []
+        ours_cpu: list[dict[str, float]] = []
+        sdk_cpu: list[dict[str, float]] = []
+        database = args.database_url.rsplit("/", 1)[-1]
         for _ in range(args.repeat):
+            before = cpu_of(worker.pid, database)
             start = time.monotonic()
             ids = create(emulator, OURS, args.intents, NOOP_TYPE)
+            created = time.monotonic() - start
             end = clock.wait_done(ids, 300)
             ours.append(args.intents / (end - start))
+            if args.timeline:
+                done = sorted(clock.done[i] - start for i in ids)
+                print(
+                    f"ours: created in {created:.3f}s; done at",
+                    [round(pct(done, q), 3) for q in (0, 10, 25, 50, 75, 90, 100)],
+                    file=sys.stderr,
+                )
+            after = cpu_of(worker.pid, database)
+            ours_cpu.append({k: after[k] - before[k] for k in after})
 
+            before = cpu_of(child.pid, database)
             start = time.monotonic()
             ids = create(emulator, SDK_ADDRESS, args.intents, NOOP_TYPE)
+            created = time.monotonic() - start
             end = clock.wait_done(ids, 300)
             sdk.append(args.intents / (end - start))
+            if args.timeline:
+                done = sorted(clock.done[i] - start for i in ids)
+                print(
+                    f"SDK loop: created in {created:.3f}s; done at",
+                    [round(pct(done, q), 3) for q in (0, 10, 25, 50, 75, 90, 100)],
+                    file=sys.stderr,
+                )
+            after = cpu_of(child.pid, database)
+            sdk_cpu.append({k: after[k] - before[k] for k in after})
         child.wait(30)
         figures["ours_burst_per_s_runs"] = [round(v, 1) for v in ours]
         figures["sdk_loop_burst_per_s_runs"] = [round(v, 1) for v in sdk]
         figures["ours_burst_per_s"] = round(statistics.median(ours), 1)
         figures["sdk_loop_burst_per_s"] = round(statistics.median(sdk), 1)
+        # CPU per intent during the bursts (medians): where a core goes, per process.
+        figures["cpu_ms_per_intent"] = {
+            "ours": {
+                k: round(1e3 * statistics.median(c[k] for c in ours_cpu) / args.intents, 3)
+                for k in ours_cpu[0]
+            },
+            "sdk_loop": {
+                ("sdk_loop" if k == "worker" else k): round(
+                    1e3 * statistics.median(c[k] for c in sdk_cpu) / args.intents, 3
+                )
+                for k in sdk_cpu[0]
+                if k != "postgres"
+            },
+        }
         figures["ratio_ours_vs_sdk"] = round(
             figures["ours_burst_per_s"] / figures["sdk_loop_burst_per_s"], 2
         )
