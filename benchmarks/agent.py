@@ -131,6 +131,22 @@ def cpu_of(group: int, database: str) -> dict[str, float]:
     }
 
 
+def group_cpu(group: int) -> dict[int, float]:
+    """CPU seconds so far of each process of process group ``group``, by pid."""
+    from benchmarks.scaleout import cpu_seconds
+
+    out = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                pgrp = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2])
+            except (OSError, IndexError, ValueError):
+                continue
+            if pgrp == group:
+                out[int(proc.name)] = cpu_seconds(int(proc.name))
+    return out
+
+
 def create(emulator: Any, address: str, n: int, intent_type: str) -> list[str]:
     return [
         str(
@@ -282,6 +298,7 @@ def main() -> None:
         database = args.database_url.rsplit("/", 1)[-1]
         for _ in range(args.repeat):
             before = cpu_of(worker.pid, database)
+            each = group_cpu(worker.pid)
             start = time.monotonic()
             ids = create(emulator, OURS, args.intents, NOOP_TYPE)
             created = time.monotonic() - start
@@ -289,6 +306,13 @@ def main() -> None:
             ours.append(args.intents / (end - start))
             if args.timeline:
                 done = sorted(clock.done[i] - start for i in ids)
+                now = group_cpu(worker.pid)
+                spent = {p: 1e3 * (now[p] - each.get(p, 0.0)) / args.intents for p in now}
+                print(
+                    "ours: CPU ms/intent by worker process:",
+                    ", ".join(f"{p} {v:.2f}" for p, v in sorted(spent.items())),
+                    file=sys.stderr,
+                )
                 print(
                     f"ours: created in {created:.3f}s; done at",
                     [round(pct(done, q), 3) for q in (0, 10, 25, 50, 75, 90, 100)],
