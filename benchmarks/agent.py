@@ -112,20 +112,16 @@ def cpu_of(group: int, database: str) -> dict[str, float]:
     from benchmarks.scaleout import cpu_seconds
 
     backends = 0.0
-    members = 0.0
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
                 cmdline = (proc / "cmdline").read_bytes()
-                pgrp = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2])
-            except (OSError, IndexError, ValueError):
+            except OSError:
                 continue
             if cmdline.startswith(b"postgres: ") and f" {database} ".encode() in cmdline:
                 backends += cpu_seconds(int(proc.name))
-            elif pgrp == group:
-                members += cpu_seconds(int(proc.name))
     return {
-        "worker": members,
+        "worker": sum(group_cpu(group).values()),
         "emulator": cpu_seconds(os.getpid()),
         "postgres": backends,
     }
