@@ -43,14 +43,15 @@ Guarantees:
 Signal arguments are rebuilt from the stored ids when a row is delivered by another process
 than the one that recorded it, or after that process's after-commit delivery is over (the
 ``intent``/``approval`` instance is then the row as it is at delivery time); the normal
-after-commit path hands over the writer's own instances, also when a delivery in another
-thread of the same process claims the row first (two threads writing the same intent).
+after-commit path hands over the writer's own instances (:mod:`django_axme.sync.handover`),
+also when a delivery in another thread of the same process claims the row first (two threads
+writing the same intent), and, on PostgreSQL, for the signals that several calls of one
+transaction recorded.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -64,7 +65,9 @@ from django.utils import timezone
 
 from django_axme import signals
 from django_axme.models import Approval, ApprovalDecision, Intent, IntentEvent, PendingSignal
+from django_axme.sync import handover
 from django_axme.sync.bulk import converted_rows, insert_plain
+from django_axme.sync.handover import Kwargs
 from django_axme.sync.receivers import call_isolated, live_receivers
 
 logger = logging.getLogger("django_axme.signals")
@@ -86,7 +89,6 @@ DELIVERY_BATCH = 5000
 #: ``("i", intent pk)`` for intent-linked signals, ``("a", approval pk)`` for approval signals
 #: of an approval whose intent is not mirrored. Signals of one key are delivered in order.
 GroupKey = tuple[str, int]
-Kwargs = dict[str, Any]
 
 
 def signal_name(signal: Signal) -> str:
@@ -198,16 +200,14 @@ def queue_signals(items: Sequence[Outgoing]) -> None:
     cache: dict[int, Kwargs] = {
         pk: item.kwargs() for pk, item in zip(pks, items, strict=True) if pk is not None
     }
-    if connections[PendingSignal.objects.db].vendor in _KEYS_NEVER_REUSED:
-        recorded = _recorded_here()
-        if len(recorded) > _RECORDED_HERE_MAX:
-            recorded.clear()  # left by rolled-back transactions; only an optimisation is lost
-        for pk, row in zip(pks, rows, strict=True):
-            if pk is not None:
-                recorded[pk] = (
-                    _identity(row[0], row[1], row[3], row[4], row[5], row[6]),
-                    cache[pk],
-                )
+    handover.remember(
+        connections[PendingSignal.objects.db].vendor,
+        (
+            (pk, handover.identity(row[0], row[1], row[3], row[4], row[5], row[6]), cache[pk])
+            for pk, row in zip(pks, rows, strict=True)
+            if pk is not None
+        ),
+    )
     keys = _unique_keys((row[1], row[4]) for row in rows)
     transaction.on_commit(partial(_deliver_after_commit, keys, cache), robust=True)
 
@@ -244,64 +244,12 @@ def _unique_keys(pairs: Iterable[tuple[int | None, int | None]]) -> list[GroupKe
     return list(keys)
 
 
-#: The arguments of signals this process recorded and committed, until its own after-commit
-#: delivery is over (pending row pk -> receivers' arguments): a delivery in another thread
-#: that claims such a row (the same intent, written by two threads) hands over the writer's
-#: instances instead of re-reading the rows. Entries are added after the commit only, so
-#: they never describe a rolled-back change.
-_committed: dict[int, Kwargs] = {}
-_committed_lock = threading.Lock()
-
-
-#: The arguments of the signals this thread recorded (pending row pk -> the row's identity
-#: and the receivers' arguments), from :func:`queue_signals` until the after-commit delivery
-#: of the call that recorded them is over. One transaction often records signals in several
-#: calls (the intents it inserts, their events, what the caller adds) and registers one
-#: delivery per call; the first delivery claims the rows of all of them for the intents it
-#: covers, and takes their arguments from here instead of re-reading the rows. A row is only
-#: claimed after the transaction that inserted it committed; only databases that never hand a
-#: rolled-back row's primary key out again (:data:`_KEYS_NEVER_REUSED`: sequences are not
-#: transactional) use the table, so an entry either describes a committed row or is never
-#: looked up; an entry is also used only when the claimed row has the same signal, rows and
-#: arguments. Entries of rolled-back transactions are dropped when the table grows past
-#: :data:`_RECORDED_HERE_MAX` (deliveries then re-read those rows, as another process does).
-_here = threading.local()
-_RECORDED_HERE_MAX = 50_000
-_KEYS_NEVER_REUSED = frozenset({"postgresql"})
-
-Identity = tuple[Any, ...]
-
-
-def _identity(
-    signal: str,
-    intent_id: int | None,
-    event_id: int | None,
-    approval_id: int | None,
-    decision_id: int | None,
-    arguments: Any,
-) -> Identity:
-    return (signal, intent_id, event_id, approval_id, decision_id, dict(arguments or {}))
-
-
-def _recorded_here() -> dict[int, tuple[Identity, Kwargs]]:
-    table: dict[int, tuple[Identity, Kwargs]] | None = getattr(_here, "recorded", None)
-    if table is None:
-        table = _here.recorded = {}
-    return table
-
-
 def _deliver_after_commit(keys: list[GroupKey], cache: dict[int, Kwargs]) -> None:
-    with _committed_lock:
-        _committed.update(cache)
+    handover.publish(cache)
     try:
         _deliver_keys(keys, cache)
     finally:
-        with _committed_lock:
-            for pk in cache:
-                _committed.pop(pk, None)
-        recorded = _recorded_here()
-        for pk in cache:
-            recorded.pop(pk, None)
+        handover.withdraw(cache)
 
 
 def _deliver_keys(keys: list[GroupKey], cache: dict[int, Kwargs]) -> None:
@@ -422,25 +370,10 @@ def _rebuild(rows: list[_Claimed], cache: dict[int, Kwargs]) -> Iterable[tuple[_
     rebuilt (an unknown signal name) are logged and dropped."""
     missing = [r for r in rows if r.pk not in cache]
     if missing:
-        recorded = _recorded_here()
-        here = {
-            r.pk: entry[1]
-            for r in missing
-            if (entry := recorded.get(r.pk)) is not None
-            and entry[0]
-            == _identity(
-                r.signal, r.intent_id, r.event_id, r.approval_id, r.decision_id, r.arguments
-            )
-        }
-        if here:
-            cache = {**cache, **here}
-            missing = [r for r in missing if r.pk not in here]
-    if missing:
-        with _committed_lock:
-            shared = {r.pk: _committed[r.pk] for r in missing if r.pk in _committed}
-        if shared:
-            cache = {**cache, **shared}
-            missing = [r for r in missing if r.pk not in shared]
+        held = handover.known(missing)
+        if held:
+            cache = {**cache, **held}
+            missing = [r for r in missing if r.pk not in held]
     intents = Intent.objects.in_bulk({r.intent_id for r in missing if r.intent_id})
     events = IntentEvent.objects.in_bulk({r.event_id for r in missing if r.event_id})
     approvals = Approval.objects.in_bulk({r.approval_id for r in missing if r.approval_id})

@@ -182,7 +182,7 @@ def test_a_row_recorded_by_another_thread_of_this_process_is_delivered_with_its_
     recorded it) has not claimed it yet hands over that writer's instance; once that delivery
     is over, the row is rebuilt from the database."""
     from django_axme.models import Intent
-    from django_axme.sync import deliver_pending_signals, dispatch
+    from django_axme.sync import deliver_pending_signals, handover
 
     got = []
     connected(signals.intent_created, lambda sender, intent, **kw: got.append(intent))
@@ -190,13 +190,11 @@ def test_a_row_recorded_by_another_thread_of_this_process_is_delivered_with_its_
     mine = Intent.objects.get(pk=row.pk)  # the writer's instance, in "the other thread"
     shared = PendingSignal.objects.create(signal="intent_created", intent=row)
     rebuilt = PendingSignal.objects.create(signal="intent_created", intent=row)
-    with dispatch._committed_lock:
-        dispatch._committed[shared.pk] = {"intent": mine}
+    handover.publish({shared.pk: {"intent": mine}})
     try:
         assert deliver_pending_signals() == 2
     finally:
-        with dispatch._committed_lock:
-            dispatch._committed.pop(shared.pk, None)
+        handover.withdraw({shared.pk: {}})
     assert len(got) == 2 and got[0] is mine  # pk order: the shared row first
     assert got[1] is not mine and got[1].pk == row.pk  # read again from the database
     assert not PendingSignal.objects.filter(pk__in=[shared.pk, rebuilt.pk]).exists()

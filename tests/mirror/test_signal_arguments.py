@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from django_axme import signals
 from django_axme.models import Intent, PendingSignal
-from django_axme.sync import deliver_pending_signals, dispatch
+from django_axme.sync import deliver_pending_signals, handover
 from django_axme.sync.dispatch import Outgoing, queue_signals
 from tests.mirror.helpers import new_intent_id
 
@@ -28,9 +28,9 @@ postgres_only = pytest.mark.skipif(
 
 @pytest.fixture(autouse=True)
 def _empty_table():
-    dispatch._recorded_here().clear()
+    handover.recorded_here().clear()
     yield
-    dispatch._recorded_here().clear()
+    handover.recorded_here().clear()
 
 
 def _listen(connected) -> list[tuple[str, Intent]]:
@@ -73,7 +73,7 @@ def test_signals_recorded_by_several_calls_are_delivered_in_order_with_the_write
         assert got[1][1] is row
         assert _intent_reads(ctx.captured_queries) == []
     assert not PendingSignal.objects.exists()
-    assert dispatch._recorded_here() == {}
+    assert handover.recorded_here() == {}
 
 
 def test_a_call_rolled_back_with_its_savepoint_delivers_nothing(connected):
@@ -87,7 +87,7 @@ def test_a_call_rolled_back_with_its_savepoint_delivers_nothing(connected):
     assert [(name, instance is row) for name, instance in got] == [("changed", True)]
     assert not PendingSignal.objects.exists()
     # the rolled-back row's entry stays behind (PostgreSQL never hands its key out again)
-    assert len(dispatch._recorded_here()) == (1 if connection.vendor == "postgresql" else 0)
+    assert len(handover.recorded_here()) == (1 if connection.vendor == "postgresql" else 0)
 
 
 @postgres_only
@@ -97,17 +97,17 @@ def test_an_entry_is_used_only_for_the_row_it_describes(connected):
     other = Intent.objects.create(intent_id=new_intent_id(), intent_type="t")
     pending = PendingSignal.objects.create(signal="intent_created", intent=row)
     decoy = Intent(pk=row.pk, intent_id=row.intent_id, intent_type="decoy")
-    table = dispatch._recorded_here()
+    table = handover.recorded_here()
     for wrong in (
-        dispatch._identity("intent_created", other.pk, None, None, None, {}),
-        dispatch._identity("intent_completed", row.pk, None, None, None, {}),
-        dispatch._identity("intent_created", row.pk, None, None, None, {"status": "X"}),
+        handover.identity("intent_created", other.pk, None, None, None, {}),
+        handover.identity("intent_completed", row.pk, None, None, None, {}),
+        handover.identity("intent_created", row.pk, None, None, None, {"status": "X"}),
     ):
         table[pending.pk] = (wrong, {"intent": decoy})
         assert deliver_pending_signals() == 1
         assert got.pop()[1].intent_type == "t"  # read from the database
         pending = PendingSignal.objects.create(signal="intent_created", intent=row)
-    right = dispatch._identity("intent_created", row.pk, None, None, None, {})
+    right = handover.identity("intent_created", row.pk, None, None, None, {})
     table[pending.pk] = (right, {"intent": decoy})
     assert deliver_pending_signals() == 1
     assert got.pop()[1] is decoy
@@ -118,15 +118,15 @@ def test_entries_left_by_rolled_back_transactions_are_dropped_past_the_bound(
     connected, monkeypatch
 ):
     got = _listen(connected)
-    monkeypatch.setattr(dispatch, "_RECORDED_HERE_MAX", 2)
+    monkeypatch.setattr(handover, "RECORDED_HERE_MAX", 2)
     for _ in range(3):
         with pytest.raises(RuntimeError), transaction.atomic():
             row = Intent.objects.create(intent_id=new_intent_id(), intent_type="t")
             queue_signals([Outgoing(signals.intent_created, intent=row)])
             raise RuntimeError("undo")
-    assert len(dispatch._recorded_here()) == 3
+    assert len(handover.recorded_here()) == 3
     with transaction.atomic():
         row = Intent.objects.create(intent_id=new_intent_id(), intent_type="t")
         queue_signals([Outgoing(signals.intent_created, intent=row)])
-    assert dispatch._recorded_here() == {}  # cleared before the call; its own entry delivered
+    assert handover.recorded_here() == {}  # cleared before the call; its own entry delivered
     assert [(name, instance is row) for name, instance in got] == [("created", True)]
