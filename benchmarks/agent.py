@@ -109,21 +109,12 @@ def cpu_of(group: int, database: str) -> dict[str, float]:
     """CPU seconds so far of the processes of process group ``group`` (a worker and its pool
     children), this process (the emulator's server threads and the clock) and the PostgreSQL
     backends of ``database``."""
-    from benchmarks.scaleout import cpu_seconds
+    from benchmarks.scaleout import cpu_seconds, postgres_cpu
 
-    backends = 0.0
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if cmdline.startswith(b"postgres: ") and f" {database} ".encode() in cmdline:
-                backends += cpu_seconds(int(proc.name))
     return {
         "worker": sum(group_cpu(group).values()),
         "emulator": cpu_seconds(os.getpid()),
-        "postgres": backends,
+        "postgres": postgres_cpu(database),
     }
 
 
@@ -141,6 +132,39 @@ def group_cpu(group: int) -> dict[int, float]:
             if pgrp == group:
                 out[int(proc.name)] = cpu_seconds(int(proc.name))
     return out
+
+
+def burst(
+    emulator: Any, clock: Clock, address: str, group: int, database: str, args: Any, label: str
+) -> tuple[float, dict[str, float]]:
+    """Create ``args.intents`` intents for ``address`` at once and wait until all are resolved;
+    returns intents/s and the CPU seconds spent meanwhile (:func:`cpu_of`, ``group`` being the
+    side's process group). With ``--timeline``, prints when each share of the intents was
+    resolved and the CPU per intent of each process of ``group``."""
+    from benchmarks.agent_handlers import NOOP_TYPE
+
+    before = cpu_of(group, database)
+    each = group_cpu(group)
+    start = time.monotonic()
+    ids = create(emulator, address, args.intents, NOOP_TYPE)
+    created = time.monotonic() - start
+    end = clock.wait_done(ids, 300)
+    after = cpu_of(group, database)
+    if args.timeline:
+        now = group_cpu(group)
+        spent = {p: 1e3 * (now[p] - each.get(p, 0.0)) / args.intents for p in now}
+        print(
+            f"{label}: CPU ms/intent by process:",
+            ", ".join(f"{p} {v:.2f}" for p, v in sorted(spent.items())),
+            file=sys.stderr,
+        )
+        done = sorted(clock.done[i] - start for i in ids)
+        print(
+            f"{label}: created in {created:.3f}s; done at",
+            [round(pct(done, q), 3) for q in (0, 10, 25, 50, 75, 90, 100)],
+            file=sys.stderr,
+        )
+    return args.intents / (end - start), {k: after[k] - before[k] for k in after}
 
 
 def create(emulator: Any, address: str, n: int, intent_type: str) -> list[str]:
@@ -293,45 +317,12 @@ def main() -> None:
         sdk_cpu: list[dict[str, float]] = []
         database = args.database_url.rsplit("/", 1)[-1]
         for _ in range(args.repeat):
-            before = cpu_of(worker.pid, database)
-            each = group_cpu(worker.pid)
-            start = time.monotonic()
-            ids = create(emulator, OURS, args.intents, NOOP_TYPE)
-            created = time.monotonic() - start
-            end = clock.wait_done(ids, 300)
-            ours.append(args.intents / (end - start))
-            if args.timeline:
-                done = sorted(clock.done[i] - start for i in ids)
-                now = group_cpu(worker.pid)
-                spent = {p: 1e3 * (now[p] - each.get(p, 0.0)) / args.intents for p in now}
-                print(
-                    "ours: CPU ms/intent by worker process:",
-                    ", ".join(f"{p} {v:.2f}" for p, v in sorted(spent.items())),
-                    file=sys.stderr,
-                )
-                print(
-                    f"ours: created in {created:.3f}s; done at",
-                    [round(pct(done, q), 3) for q in (0, 10, 25, 50, 75, 90, 100)],
-                    file=sys.stderr,
-                )
-            after = cpu_of(worker.pid, database)
-            ours_cpu.append({k: after[k] - before[k] for k in after})
-
-            before = cpu_of(child.pid, database)
-            start = time.monotonic()
-            ids = create(emulator, SDK_ADDRESS, args.intents, NOOP_TYPE)
-            created = time.monotonic() - start
-            end = clock.wait_done(ids, 300)
-            sdk.append(args.intents / (end - start))
-            if args.timeline:
-                done = sorted(clock.done[i] - start for i in ids)
-                print(
-                    f"SDK loop: created in {created:.3f}s; done at",
-                    [round(pct(done, q), 3) for q in (0, 10, 25, 50, 75, 90, 100)],
-                    file=sys.stderr,
-                )
-            after = cpu_of(child.pid, database)
-            sdk_cpu.append({k: after[k] - before[k] for k in after})
+            rate, cpu = burst(emulator, clock, OURS, worker.pid, database, args, "ours")
+            ours.append(rate)
+            ours_cpu.append(cpu)
+            rate, cpu = burst(emulator, clock, SDK_ADDRESS, child.pid, database, args, "SDK loop")
+            sdk.append(rate)
+            sdk_cpu.append(cpu)
         child.wait(30)
         figures["ours_burst_per_s_runs"] = [round(v, 1) for v in ours]
         figures["sdk_loop_burst_per_s_runs"] = [round(v, 1) for v in sdk]

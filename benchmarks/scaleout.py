@@ -195,9 +195,8 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
-def cpu_snapshot(workers: Workers, emu: EmulatorProcess, database: str) -> dict[str, float]:
-    """CPU seconds so far: the worker processes, the emulator process, this process, and the
-    PostgreSQL backends connected to the benchmark's database."""
+def postgres_cpu(database: str) -> float:
+    """CPU seconds so far of the PostgreSQL backends connected to ``database``."""
     backends = 0.0
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
@@ -207,6 +206,13 @@ def cpu_snapshot(workers: Workers, emu: EmulatorProcess, database: str) -> dict[
                 continue
             if cmdline.startswith(b"postgres: ") and f" {database} ".encode() in cmdline:
                 backends += cpu_seconds(int(proc.name))
+    return backends
+
+
+def cpu_snapshot(workers: Workers, emu: EmulatorProcess, database: str) -> dict[str, float]:
+    """CPU seconds so far: the worker processes, the emulator process, this process, and the
+    PostgreSQL backends connected to the benchmark's database."""
+    backends = postgres_cpu(database)
     return {
         "workers": sum(cpu_seconds(p.pid) for p in workers.procs),
         "emulator": cpu_seconds(emu.pid) if emu.pid else 0.0,
