@@ -140,18 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--database-url must point at PostgreSQL")
     os.environ["DATABASE_URL"] = args.database_url
     os.environ["DJANGO_DEBUG"] = "0"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
-    os.environ.setdefault("TESTPROJECT_VAR_DIR", "/tmp/axme-bench-agent-receive")
     os.environ.setdefault("CELERY_BROKER_URL", "memory://")
-    sys.path[:0] = [str(REPO), str(REPO / "testproject")]
-    import logging
+    sys.path[:0] = [str(REPO)]
+    from benchmarks.ingest import setup_testproject
 
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    logging.getLogger("django_axme").setLevel(logging.WARNING)
-    call_command("migrate", verbosity=0)
+    setup_testproject("/tmp/axme-bench-agent-receive")
     items = stream_items(args.intents)
     print(f"{args.intents} intents, {len(items)} stream items, {args.batch} items per batch")
     runs: dict[str, list[tuple[float, float]]] = {m: [] for m in MODES}

@@ -110,6 +110,23 @@ def run_mode(mode: str, intents: int, events: int) -> float:
     return total / (time.perf_counter() - started)
 
 
+def setup_testproject(var_dir: str) -> None:
+    """Set Django up in this process with the test project's settings (unless
+    ``DJANGO_SETTINGS_MODULE`` names others), django-axme logging at WARNING, and the
+    database (``DATABASE_URL``) migrated."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
+    os.environ.setdefault("TESTPROJECT_VAR_DIR", var_dir)
+    sys.path[:0] = [str(REPO), str(REPO / "testproject")]
+    import logging
+
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    logging.getLogger("django_axme").setLevel(logging.WARNING)
+    call_command("migrate", verbosity=0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
@@ -126,18 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown mode(s): {', '.join(sorted(unknown))}")
     if args.database_url:
         os.environ["DATABASE_URL"] = args.database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
-    os.environ.setdefault("TESTPROJECT_VAR_DIR", "/tmp/axme-bench-ingest")
-    sys.path[:0] = [str(REPO), str(REPO / "testproject")]
-    import logging
-
-    import django
-    from django.core.management import call_command
+    setup_testproject("/tmp/axme-bench-ingest")
     from django.db import connection
 
-    django.setup()
-    logging.getLogger("django_axme").setLevel(logging.WARNING)
-    call_command("migrate", verbosity=0)
     if not args.with_receivers:
         from django_axme import signals
 
